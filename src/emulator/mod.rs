@@ -1,0 +1,1 @@
+//! A local RAM / IMS / STS emulator that speaks the real wire protocol.
