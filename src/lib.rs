@@ -8,3 +8,6 @@
 pub mod alicloud;
 pub mod crd;
 pub mod emulator;
+pub mod metrics;
+pub mod server;
+pub mod telemetry;
