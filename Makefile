@@ -1,0 +1,16 @@
+# Entry points a newcomer needs; the scripts hold the logic.
+.PHONY: test demo crds envtest-start envtest-stop
+
+## Lints and every test layer (starts the control plane and builds what is missing).
+test:
+	scripts/test.sh
+
+## Regenerate crds/ from the Rust types.
+crds:
+	cargo run --quiet -- crdgen --out-dir crds
+
+envtest-start:
+	@scripts/envtest.sh start
+
+envtest-stop:
+	@scripts/envtest.sh stop
