@@ -26,11 +26,16 @@ struct Vector {
 
 /// Verifies every vector of `path` and returns how many there were.
 fn verify_file(path: &Path) -> usize {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|error| panic!("cannot read signature vectors {}: {error}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|error| {
+        panic!("cannot read signature vectors {}: {error}", path.display())
+    });
     let file: VectorFile = serde_json::from_str(&text)
         .unwrap_or_else(|error| panic!("{} is not a vector file: {error}", path.display()));
-    assert!(!file.vectors.is_empty(), "{} holds no vectors", path.display());
+    assert!(
+        !file.vectors.is_empty(),
+        "{} holds no vectors",
+        path.display()
+    );
     for (index, vector) in file.vectors.iter().enumerate() {
         let signed = sign_rpc(&vector.method, &vector.params, &vector.access_key_secret);
         assert_eq!(
@@ -63,7 +68,12 @@ fn signature_vectors() {
     );
     let mut files = vec![shared];
     if let Ok(extra) = std::env::var("ALICLOUD_SIGNATURE_VECTORS") {
-        files.extend(extra.split(':').filter(|part| !part.is_empty()).map(PathBuf::from));
+        files.extend(
+            extra
+                .split(':')
+                .filter(|part| !part.is_empty())
+                .map(PathBuf::from),
+        );
     }
     for path in files {
         let count = verify_file(&path);

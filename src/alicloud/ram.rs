@@ -357,9 +357,9 @@ pub struct TaggedResource {
     pub tag_value: String,
 }
 
-#[derive(Deserialize)]
+/// One page of `ListTagResources` (RAM and IMS share the shape).
+#[derive(Deserialize, Default)]
 #[serde(default, rename_all = "PascalCase")]
-#[derive(Default)]
 pub(crate) struct TagPage {
     #[serde(deserialize_with = "nested_list")]
     pub(crate) tag_resources: Vec<TaggedResource>,
