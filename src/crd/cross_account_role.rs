@@ -24,6 +24,8 @@ fn default_max_session_duration() -> i64 {
 /// `trustedAccounts` / `trustedPrincipals` (or the raw `assumeRolePolicyDocument`), attaches
 /// `policies`, creates and attaches `inlinePolicies`, and keeps all of it as written here.
 /// Removing an account from `trustedAccounts` revokes its access.
+// Each `printcolumn(...)` repeats `type_ = ...`, which clippy mistakes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "ram.alicloud.dev",

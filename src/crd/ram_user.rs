@@ -34,6 +34,8 @@ fn default_password_key() -> String {
 /// exists, and can rotate it) or for a person (`accessMode: Console`: a console login with a
 /// password and, by default, MFA). One mode per user, as Alibaba Cloud's security guidance asks.
 /// Give the user `AliyunSTSAssumeRoleAccess` so it can assume roles other accounts trust it with.
+// Each `printcolumn(...)` repeats `type_ = ...`, which clippy mistakes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "ram.alicloud.dev",

@@ -27,6 +27,8 @@ fn default_min_interval() -> String {
 /// obtained with `AssumeRole` and written to a Secret that the operator refreshes well before
 /// the credentials expire. Pods use the Secret with `envFrom` (every official SDK reads the
 /// `ALIBABA_CLOUD_*` variables) or mount the `aliyun` CLI profile.
+// Each `printcolumn(...)` repeats `type_ = ...`, which clippy mistakes for a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "ram.alicloud.dev",
