@@ -18,6 +18,11 @@ pub(crate) const POLICY_NAME_PATTERN: &str = r"^[A-Za-z0-9-]{1,128}$";
 /// Alibaba Cloud account ID (UID): decimal digits.
 pub(crate) const ACCOUNT_ID_PATTERN: &str = r"^[0-9]{1,32}$";
 
+/// Go duration syntax (`"20m"`, `"1h30m"`, `"1.5h"`, `"0"`), what [`super::parse_go_duration`]
+/// accepts. Needed next to `format: duration`: the API server's own `duration` format (and so CEL
+/// on such a field) also takes `"30d"` or `"20 minutes"`, which Go and the controllers do not.
+pub(crate) const GO_DURATION_PATTERN: &str = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+)$";
+
 fn default_access_key_id_key() -> String {
     "AccessKeyId".to_owned()
 }

@@ -30,8 +30,8 @@ pub struct CrdFile {
 /// The three CustomResourceDefinitions, in a stable order, as installed.
 ///
 /// Differs from `Kind::crd()` in one way: optional fields are not `nullable`. An explicit
-/// `null` (as templating tools like to write) is then pruned by the API server like an absent
-/// field, so `has()` in the CEL rules and the "exactly one of" checks mean what they say.
+/// `null` is then refused by the API server, naming the field, instead of being stored and
+/// counting as "set" for `has()` in the CEL rules' "exactly one of" checks.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let mut crds = vec![CrossAccountRole::crd(), RamUser::crd(), StsGrant::crd()];
     for crd in &mut crds {

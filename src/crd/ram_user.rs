@@ -13,8 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    Adoption, CredentialsRef, DNS_SUBDOMAIN_PATTERN, DeletionPolicy, PolicyRef, SECRET_KEY_PATTERN,
-    condition_list_schema, policy_list_schema,
+    Adoption, CredentialsRef, DNS_SUBDOMAIN_PATTERN, DeletionPolicy, GO_DURATION_PATTERN,
+    PolicyRef, SECRET_KEY_PATTERN, condition_list_schema, policy_list_schema,
 };
 
 fn default_true() -> bool {
@@ -222,6 +222,7 @@ pub struct Rotation {
     /// At least `1m`.
     #[schemars(
         length(min = 2, max = 32),
+        regex(pattern = GO_DURATION_PATTERN),
         extend(
             "format" = "duration",
             "x-kubernetes-validations" = [
@@ -238,6 +239,7 @@ pub struct Rotation {
     /// workloads can pick the new key up (Go duration, e.g. `"24h"`; `"0s"` deletes at once).
     #[schemars(
         length(min = 1, max = 32),
+        regex(pattern = GO_DURATION_PATTERN),
         extend(
             "format" = "duration",
             "x-kubernetes-validations" = [

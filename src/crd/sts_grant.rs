@@ -9,7 +9,10 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{CredentialsRef, DNS_SUBDOMAIN_PATTERN, LocalObjectRef, condition_list_schema};
+use super::common::{
+    CredentialsRef, DNS_SUBDOMAIN_PATTERN, GO_DURATION_PATTERN, LocalObjectRef,
+    condition_list_schema,
+};
 
 fn default_duration_seconds() -> i64 {
     3600
@@ -70,7 +73,7 @@ fn default_min_interval() -> String {
         "reason": "FieldValueInvalid"
     },
     {
-        "rule": "!has(self.refreshBefore) || duration(self.refreshBefore) < duration(string(self.durationSeconds) + 's')",
+        "rule": "!has(self.refreshBefore) || duration(self.refreshBefore).getSeconds() < self.durationSeconds",
         "message": "refreshBefore must be shorter than durationSeconds",
         "fieldPath": ".refreshBefore",
         "reason": "FieldValueInvalid"
@@ -132,6 +135,7 @@ pub struct StsGrantSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 2, max = 32),
+        regex(pattern = GO_DURATION_PATTERN),
         extend(
             "format" = "duration",
             "x-kubernetes-validations" = [
@@ -221,6 +225,7 @@ pub struct Rollout {
     #[serde(default = "default_min_interval")]
     #[schemars(
         length(min = 1, max = 32),
+        regex(pattern = GO_DURATION_PATTERN),
         extend(
             "format" = "duration",
             "x-kubernetes-validations" = [
