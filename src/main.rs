@@ -10,8 +10,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the CustomResourceDefinitions as YAML.
-    Crdgen,
+    /// Print the CustomResourceDefinitions as YAML (or write one file per kind).
+    Crdgen {
+        /// Write `crossaccountroles.yaml`, `ramusers.yaml` and `stsgrants.yaml` into this
+        /// directory instead of printing one multi-document stream.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
     /// Serve the local RAM / IMS / STS emulator.
     Emulator,
 }
@@ -19,7 +24,21 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crdgen => Ok(()),
+        Command::Crdgen { out_dir } => crdgen(out_dir.as_deref()),
         Command::Emulator => Ok(()),
     }
+}
+
+/// `ram-operator crdgen`: the CRDs generated from `src/crd/`, to stdout or into a directory.
+fn crdgen(out_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use ram_operator::crd::generate;
+    match out_dir {
+        Some(dir) => {
+            for path in generate::write_crd_files(dir)? {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        None => print!("{}", generate::crds_yaml()?),
+    }
+    Ok(())
 }
