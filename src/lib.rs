@@ -6,6 +6,7 @@
 //! - [`emulator`] is the local RAM / IMS / STS stand-in used by tests and the demo.
 
 pub mod alicloud;
+pub mod controller;
 pub mod crd;
 pub mod emulator;
 pub mod metrics;

@@ -10,6 +10,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator: reconcile CrossAccountRoles, RamUsers and StsGrants.
+    Run(Box<ram_operator::controller::RunArgs>),
     /// Print the CustomResourceDefinitions as YAML (or write one file per kind).
     Crdgen {
         /// Write `crossaccountroles.yaml`, `ramusers.yaml` and `stsgrants.yaml` into this
@@ -24,6 +26,9 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => {
+            tokio::runtime::Runtime::new()?.block_on(ram_operator::controller::run(*args))
+        }
         Command::Crdgen { out_dir } => crdgen(out_dir.as_deref()),
         Command::Emulator => Ok(()),
     }

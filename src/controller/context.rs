@@ -1,0 +1,195 @@
+//! What every reconcile shares: the Kubernetes and Alibaba Cloud clients, the operator's
+//! settings, the event recorder, metrics, and per-object failure counts for backoff.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::error::{Error, backoff_delay};
+use crate::alicloud::{self, SharedCredentialsProvider};
+use crate::metrics::Metrics;
+
+/// The one field manager of everything the operator writes (server-side apply).
+pub const FIELD_MANAGER: &str = "ram-operator";
+
+/// Operator-wide settings that reconcilers read.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// First part of the ownership tag value.
+    pub cluster_name: String,
+    /// The operator's own identity, when `--default-credentials` allows it.
+    pub default_credentials: Option<SharedCredentialsProvider>,
+    /// Period of the drift check.
+    pub resync_interval: Duration,
+    /// Region written into rendered `aliyun` CLI profiles.
+    pub region: String,
+}
+
+/// Shared state of all controllers.
+pub struct Context {
+    pub kube: kube::Client,
+    pub cloud: alicloud::Client,
+    pub settings: Settings,
+    pub recorder: Recorder,
+    pub metrics: Metrics,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        kube: kube::Client,
+        cloud: alicloud::Client,
+        settings: Settings,
+        recorder: Recorder,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            kube,
+            cloud,
+            settings,
+            recorder,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The value of the ownership tag for an object: `<cluster>/<namespace>/<kind>/<name>`.
+    pub fn owner_tag_value(&self, namespace: &str, kind: &str, name: &str) -> String {
+        owner_tag_value(&self.settings.cluster_name, namespace, kind, name)
+    }
+
+    /// Publishes an Event; a failure to publish is logged, never fails the reconcile.
+    pub async fn event(
+        &self,
+        reference: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(truncate(note.into(), 1000)),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, reference).await {
+            tracing::warn!(%error, reason, "could not publish event");
+        }
+    }
+
+    /// Counts a failure of `key` and returns how long to wait before the next attempt.
+    pub fn next_backoff(&self, key: &str) -> Duration {
+        let failures = {
+            let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            let count = failures.entry(key.to_string()).or_insert(0);
+            *count = count.saturating_add(1);
+            *count
+        };
+        backoff_delay(failures, rand::random::<f64>())
+    }
+
+    /// Forgets the failures of `key` after a successful reconcile.
+    pub fn reset_backoff(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// The resync delay of `key`: the interval less a stable per-object jitter of up to 10 %,
+    /// so objects created together do not all resync together.
+    pub fn resync_after(&self, key: &str) -> Duration {
+        self.settings
+            .resync_interval
+            .mul_f64(1.0 - 0.1 * stable_fraction(key))
+    }
+}
+
+/// `<cluster>/<namespace>/<kind>/<name>`.
+pub fn owner_tag_value(cluster: &str, namespace: &str, kind: &str, name: &str) -> String {
+    format!("{cluster}/{namespace}/{kind}/{name}")
+}
+
+/// A number in [0, 1) that depends only on `key` (FNV-1a), stable across restarts and builds.
+pub fn stable_fraction(key: &str) -> f64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Writes the whole status of `name` with server-side apply. The status is always sent whole,
+/// because apply removes fields the manager owned but left out.
+pub async fn apply_status<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<(), Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_tag_names_cluster_namespace_kind_and_name() {
+        assert_eq!(
+            owner_tag_value("prod", "team-a", "RamUser", "app"),
+            "prod/team-a/RamUser/app"
+        );
+    }
+
+    #[test]
+    fn stable_fraction_is_stable_and_spread() {
+        assert_eq!(stable_fraction("a/b"), stable_fraction("a/b"));
+        assert_ne!(stable_fraction("a/b"), stable_fraction("a/c"));
+        let values: Vec<f64> = (0..1000)
+            .map(|i| stable_fraction(&format!("ns/grant-{i}")))
+            .collect();
+        assert!(values.iter().all(|v| (0.0..1.0).contains(v)));
+        let low = values.iter().filter(|v| **v < 0.5).count();
+        assert!((400..600).contains(&low), "{low} of 1000 below one half");
+    }
+
+    #[test]
+    fn long_notes_are_cut_on_a_char_boundary() {
+        let text = truncate("é".repeat(600), 1000);
+        assert!(text.len() <= 1000);
+        assert!(text.chars().all(|c| c == 'é'));
+    }
+}

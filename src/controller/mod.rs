@@ -1,0 +1,193 @@
+//! The controllers: one per kind, plus what they share (context, errors, credentials of an
+//! object, Secret rendering, refresh schedule). Knows nothing of HTTP signing: every cloud
+//! call goes through [`crate::alicloud`].
+
+pub mod args;
+pub mod context;
+pub mod error;
+pub mod identity;
+pub mod schedule;
+pub mod secrets;
+
+pub use args::RunArgs;
+pub use context::{Context, FIELD_MANAGER, Settings};
+pub use error::Error;
+
+pub mod cross_account_role;
+pub mod ram_user;
+pub mod sts_grant;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Api;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::wait::{await_condition, conditions};
+
+use crate::alicloud::{
+    self, CallEvent, CallObserver, ChainProvider, ClientConfig, Endpoints, RateLimit, RateLimits,
+    SharedCredentialsProvider,
+};
+use crate::metrics::Metrics;
+use crate::server::{self, Readiness};
+
+/// The namespaces a controller watches: every namespace, or each of a list.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    All,
+    Namespace(String),
+}
+
+impl Scope {
+    /// The scopes selected by `--namespace` (none given: all namespaces).
+    pub fn from_namespaces(namespaces: &[String]) -> Vec<Self> {
+        if namespaces.is_empty() {
+            vec![Self::All]
+        } else {
+            namespaces.iter().cloned().map(Self::Namespace).collect()
+        }
+    }
+
+    /// An `Api` of `K` over this scope.
+    pub fn api<K>(&self, client: &kube::Client) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match self {
+            Self::All => Api::all(client.clone()),
+            Self::Namespace(namespace) => Api::namespaced(client.clone(), namespace),
+        }
+    }
+}
+
+/// Reports every cloud call attempt to Prometheus.
+struct MetricsObserver(Metrics);
+
+impl CallObserver for MetricsObserver {
+    fn on_attempt(&self, event: &CallEvent<'_>) {
+        self.0.cloud_call(
+            event.service.name(),
+            event.action,
+            event.code,
+            event.duration,
+        );
+    }
+}
+
+/// Runs the operator until SIGTERM / SIGINT: health and metrics endpoints, then the three
+/// controllers over every watched namespace.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(args.log_format);
+    let metrics = Metrics::new();
+    let readiness = Readiness::default();
+    tokio::spawn(serve_or_log(
+        "health",
+        args.health_addr,
+        server::health_router(readiness.clone()),
+    ));
+    tokio::spawn(serve_or_log(
+        "metrics",
+        args.metrics_addr,
+        server::metrics_router(metrics.clone()),
+    ));
+
+    let kube = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let cloud = alicloud::Client::new(cloud_config(&args, &metrics)?)
+        .context("configuring the Alibaba Cloud client")?;
+    let default_credentials = args
+        .default_credentials
+        .then(|| Arc::new(ChainProvider::default_chain(&cloud)) as SharedCredentialsProvider);
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.to_string(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Recorder::new(kube.clone(), reporter);
+    let settings = Settings {
+        cluster_name: args.cluster_name.clone(),
+        default_credentials,
+        resync_interval: args.resync_interval,
+        region: if args.region.is_empty() {
+            DEFAULT_REGION.to_string()
+        } else {
+            args.region.clone()
+        },
+    };
+    let ctx = Arc::new(Context::new(
+        kube.clone(),
+        cloud,
+        settings,
+        recorder,
+        metrics,
+    ));
+
+    wait_for_crds(&kube).await?;
+    tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting controllers");
+
+    let mut controllers: Vec<BoxFuture<'static, ()>> = Vec::new();
+    for scope in Scope::from_namespaces(&args.namespaces) {
+        controllers.push(Box::pin(cross_account_role::run(
+            ctx.clone(),
+            scope.clone(),
+        )));
+        controllers.push(Box::pin(ram_user::run(ctx.clone(), scope.clone())));
+        controllers.push(Box::pin(sts_grant::run(ctx.clone(), scope)));
+    }
+    readiness.set_ready();
+    futures::future::join_all(controllers).await;
+    tracing::info!("controllers stopped, exiting");
+    Ok(())
+}
+
+/// Region written into rendered CLI profiles when `--region` is not set.
+pub const DEFAULT_REGION: &str = "cn-hangzhou";
+
+fn cloud_config(args: &RunArgs, metrics: &Metrics) -> anyhow::Result<ClientConfig> {
+    let parse = |name: &str, url: &str| {
+        reqwest::Url::parse(url).with_context(|| format!("--{name}-endpoint {url:?} is not a URL"))
+    };
+    Ok(ClientConfig {
+        endpoints: Endpoints {
+            ram: parse("ram", &args.ram_endpoint)?,
+            ims: parse("ims", &args.ims_endpoint)?,
+            sts: parse("sts", &args.effective_sts_endpoint())?,
+        },
+        allow_insecure: args.allow_insecure_endpoints,
+        rate_limits: RateLimits {
+            ram: RateLimit::per_second(args.ram_qps),
+            ims: RateLimit::per_second(args.ram_qps),
+            sts: RateLimit::per_second(args.sts_qps),
+        },
+        observer: Some(Arc::new(MetricsObserver(metrics.clone()))),
+        ..ClientConfig::default()
+    })
+}
+
+/// Waits until the three CRDs are installed and established, so the controllers' watches do
+/// not fail in a loop on a cluster where the chart's CRDs are still being applied.
+async fn wait_for_crds(kube: &kube::Client) -> anyhow::Result<()> {
+    let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
+    for name in ["crossaccountroles", "ramusers", "stsgrants"] {
+        let full_name = format!("{name}.{}", crate::crd::GROUP);
+        tracing::info!(crd = %full_name, "waiting for CRD to be established");
+        await_condition(crds.clone(), &full_name, conditions::is_crd_established())
+            .await
+            .with_context(|| format!("waiting for CRD {full_name}"))?;
+    }
+    Ok(())
+}
+
+async fn serve_or_log(what: &'static str, addr: std::net::SocketAddr, router: axum::Router) {
+    if let Err(error) = server::serve(addr, router).await {
+        tracing::error!(%error, %addr, "{what} endpoint failed");
+        // Without health endpoints the pod would be killed anyway; exit with a clear reason.
+        std::process::exit(1);
+    }
+}
+
+/// The smallest requeue delay, so a deadline in the past cannot make a controller spin.
+pub const MIN_REQUEUE: Duration = Duration::from_secs(1);
