@@ -13,13 +13,16 @@ enum Command {
     /// Print the CustomResourceDefinitions as YAML.
     Crdgen,
     /// Serve the local RAM / IMS / STS emulator.
-    Emulator,
+    Emulator(ram_operator::emulator::EmulatorArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crdgen => Ok(()),
-        Command::Emulator => Ok(()),
+        Command::Emulator(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(ram_operator::emulator::run(args)),
     }
 }
