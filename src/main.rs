@@ -20,18 +20,22 @@ enum Command {
         out_dir: Option<std::path::PathBuf>,
     },
     /// Serve the local RAM / IMS / STS emulator.
-    Emulator,
+    Emulator(ram_operator::emulator::EmulatorArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => {
-            tokio::runtime::Runtime::new()?.block_on(ram_operator::controller::run(*args))
-        }
+        Command::Run(args) => runtime()?.block_on(ram_operator::controller::run(*args)),
         Command::Crdgen { out_dir } => crdgen(out_dir.as_deref()),
-        Command::Emulator => Ok(()),
+        Command::Emulator(args) => runtime()?.block_on(ram_operator::emulator::run(args)),
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// `ram-operator crdgen`: the CRDs generated from `src/crd/`, to stdout or into a directory.
