@@ -8,6 +8,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod e2e;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
