@@ -81,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
                 "accessKeys": [{"id": "LTAI5tLoadB", "secret": "load-secret-b"}]}),
             )?,
         ],
+        oidc_providers: Vec::new(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let emulator = serve(listener, EmulatorConfig::new(accounts)).await?;

@@ -38,6 +38,7 @@ fn accounts() -> AccountsFile {
                 .unwrap()
             })
             .collect(),
+        oidc_providers: Vec::new(),
     }
 }
 

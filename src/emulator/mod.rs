@@ -105,9 +105,7 @@ impl EmulatorConfig {
         let accounts = AccountsFile::load(&args.accounts)?;
         let base = args.accounts.parent().unwrap_or(Path::new("."));
         let oidc = accounts
-            .accounts
-            .iter()
-            .flat_map(|a| &a.oidc_providers)
+            .all_oidc_providers()
             .map(|spec| OidcProvider::load(spec, base))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let initial_world =
