@@ -1009,3 +1009,424 @@ async fn state_survives_a_restart_through_serialisation() {
     assert!(!format!("{spec:?}").contains("hidden-value"));
     again.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_ram_and_ims_operation_answers_with_its_shape() {
+    let emulator = start(1.0).await;
+    let a = Client::root(&emulator, A);
+    let doc = trust(&format!("acs:ram::{B}:root"));
+    let allow = json!({"Version": "1", "Statement": [{"Effect": "Allow", "Action": "amqp:Get*", "Resource": "*"}]})
+        .to_string();
+
+    // Roles.
+    let created = a
+        .ok(
+            RAM,
+            "CreateRole",
+            &[
+                ("RoleName", "ops"),
+                ("AssumeRolePolicyDocument", &doc),
+                ("Description", "d"),
+                ("MaxSessionDuration", "7200"),
+                ("Tag", "[{\"Key\":\"k\",\"Value\":\"v\"}]"),
+            ],
+        )
+        .await;
+    assert_eq!(created["Role"]["MaxSessionDuration"], 7200);
+    let updated = a
+        .ok(
+            RAM,
+            "UpdateRole",
+            &[
+                ("RoleName", "OPS"),
+                ("NewDescription", "new"),
+                ("NewMaxSessionDuration", "3600"),
+            ],
+        )
+        .await;
+    assert_eq!(updated["Role"]["Description"], "new");
+    let listed = a
+        .ok(
+            RAM,
+            "ListRoles",
+            &[("Tag", "[{\"Key\":\"k\",\"Value\":\"v\"}]")],
+        )
+        .await;
+    assert_eq!(
+        listed["Roles"]["Role"][0]["Tags"]["Tag"][0]["TagValue"],
+        "v"
+    );
+
+    // Custom policies and versions.
+    let policy = a
+        .ok(
+            RAM,
+            "CreatePolicy",
+            &[
+                ("PolicyName", "ops-policy"),
+                ("PolicyDocument", &allow),
+                ("Description", "p"),
+            ],
+        )
+        .await;
+    assert_eq!(policy["Policy"]["DefaultVersion"], "v1");
+    let version = a
+        .ok(
+            RAM,
+            "CreatePolicyVersion",
+            &[("PolicyName", "ops-policy"), ("PolicyDocument", &allow)],
+        )
+        .await;
+    assert_eq!(version["PolicyVersion"]["VersionId"], "v2");
+    assert_eq!(version["PolicyVersion"]["IsDefaultVersion"], false);
+    a.ok(
+        RAM,
+        "SetDefaultPolicyVersion",
+        &[("PolicyName", "ops-policy"), ("VersionId", "v2")],
+    )
+    .await;
+    assert_eq!(
+        a.code(
+            RAM,
+            "DeletePolicyVersion",
+            &[("PolicyName", "ops-policy"), ("VersionId", "v2")]
+        )
+        .await
+        .0,
+        409
+    );
+    a.ok(
+        RAM,
+        "DeletePolicyVersion",
+        &[("PolicyName", "ops-policy"), ("VersionId", "v1")],
+    )
+    .await;
+    let versions = a
+        .ok(
+            RAM,
+            "ListPolicyVersions",
+            &[("PolicyName", "ops-policy"), ("PolicyType", "Custom")],
+        )
+        .await;
+    assert_eq!(
+        versions["PolicyVersions"]["PolicyVersion"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    a.ok(
+        RAM,
+        "TagResources",
+        &[
+            ("ResourceType", "policy"),
+            ("ResourceNames", "[\"ops-policy\"]"),
+            ("Tag", "[{\"Key\":\"owner\",\"Value\":\"x\"}]"),
+        ],
+    )
+    .await;
+    let tags = a
+        .ok(RAM, "ListTagResources", &[("ResourceType", "policy")])
+        .await;
+    assert_eq!(tags["TagResources"][0]["ResourceName"], "ops-policy");
+    a.ok(
+        RAM,
+        "AttachPolicyToRole",
+        &[
+            ("RoleName", "ops"),
+            ("PolicyType", "Custom"),
+            ("PolicyName", "ops-policy"),
+        ],
+    )
+    .await;
+    let attached = a
+        .ok(RAM, "ListPoliciesForRole", &[("RoleName", "ops")])
+        .await;
+    assert_eq!(attached["Policies"]["Policy"][0]["DefaultVersion"], "v2");
+    let got = a
+        .ok(
+            RAM,
+            "GetPolicy",
+            &[("PolicyName", "ops-policy"), ("PolicyType", "Custom")],
+        )
+        .await;
+    assert_eq!(got["Policy"]["AttachmentCount"], 1);
+    a.ok(
+        RAM,
+        "DetachPolicyFromRole",
+        &[
+            ("RoleName", "ops"),
+            ("PolicyType", "Custom"),
+            ("PolicyName", "ops-policy"),
+        ],
+    )
+    .await;
+    a.ok(RAM, "DeletePolicy", &[("PolicyName", "ops-policy")])
+        .await;
+    a.ok(RAM, "DeleteRole", &[("RoleName", "ops")]).await;
+
+    // Users through RAM.
+    a.ok(
+        RAM,
+        "CreateUser",
+        &[
+            ("UserName", "ram-user"),
+            ("DisplayName", "R"),
+            ("Comments", "c"),
+        ],
+    )
+    .await;
+    let renamed = a
+        .ok(
+            RAM,
+            "UpdateUser",
+            &[
+                ("UserName", "ram-user"),
+                ("NewUserName", "ram-user2"),
+                ("NewDisplayName", "R2"),
+            ],
+        )
+        .await;
+    assert_eq!(renamed["User"]["UserName"], "ram-user2");
+    assert_eq!(
+        a.ok(RAM, "GetUser", &[("UserName", "ram-user2")]).await["User"]["DisplayName"],
+        "R2"
+    );
+    a.ok(
+        RAM,
+        "AttachPolicyToUser",
+        &[
+            ("UserName", "ram-user2"),
+            ("PolicyType", "System"),
+            ("PolicyName", "AliyunAMQPReadOnlyAccess"),
+        ],
+    )
+    .await;
+    let for_user = a
+        .ok(RAM, "ListPoliciesForUser", &[("UserName", "ram-user2")])
+        .await;
+    assert_eq!(for_user["Policies"]["Policy"][0]["PolicyType"], "System");
+    a.ok(
+        RAM,
+        "DetachPolicyFromUser",
+        &[
+            ("UserName", "ram-user2"),
+            ("PolicyType", "System"),
+            ("PolicyName", "AliyunAMQPReadOnlyAccess"),
+        ],
+    )
+    .await;
+    let profile = a
+        .ok(
+            RAM,
+            "CreateLoginProfile",
+            &[
+                ("UserName", "ram-user2"),
+                ("Password", "Long-enough-1"),
+                ("MFABindRequired", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(profile["LoginProfile"]["MFABindRequired"], true);
+    a.ok(
+        RAM,
+        "UpdateLoginProfile",
+        &[("UserName", "ram-user2"), ("PasswordResetRequired", "true")],
+    )
+    .await;
+    let profile = a
+        .ok(RAM, "GetLoginProfile", &[("UserName", "ram-user2")])
+        .await;
+    assert_eq!(profile["LoginProfile"]["PasswordResetRequired"], true);
+    a.ok(RAM, "DeleteLoginProfile", &[("UserName", "ram-user2")])
+        .await;
+    let key = a
+        .ok(RAM, "CreateAccessKey", &[("UserName", "ram-user2")])
+        .await;
+    let key_id = key["AccessKey"]["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.ok(
+        RAM,
+        "UpdateAccessKey",
+        &[
+            ("UserName", "ram-user2"),
+            ("UserAccessKeyId", &key_id),
+            ("Status", "Inactive"),
+        ],
+    )
+    .await;
+    let keys = a
+        .ok(RAM, "ListAccessKeys", &[("UserName", "ram-user2")])
+        .await;
+    assert_eq!(keys["AccessKeys"]["AccessKey"][0]["Status"], "Inactive");
+    assert!(
+        keys["AccessKeys"]["AccessKey"][0]
+            .get("AccessKeySecret")
+            .is_none()
+    );
+    a.ok(
+        RAM,
+        "DeleteAccessKey",
+        &[("UserName", "ram-user2"), ("UserAccessKeyId", &key_id)],
+    )
+    .await;
+    a.ok(RAM, "DeleteUser", &[("UserName", "ram-user2")]).await;
+    let policy = a
+        .ok(RAM, "SetPasswordPolicy", &[("MinimumPasswordLength", "12")])
+        .await;
+    assert_eq!(policy["PasswordPolicy"]["MinimumPasswordLength"], 12);
+    assert_eq!(
+        a.ok(RAM, "GetPasswordPolicy", &[]).await["PasswordPolicy"]["MinimumPasswordLength"],
+        12
+    );
+    assert_eq!(
+        a.code(RAM, "SetPasswordPolicy", &[("MinimumPasswordLength", "6")])
+            .await,
+        (400, "InvalidParameter.MinimumPasswordLength".to_string())
+    );
+
+    // Users through IMS, addressed by UPN and by id.
+    let upn = "ims-user@account-a.onaliyun.com";
+    let user = a
+        .ok(
+            IMS,
+            "CreateUser",
+            &[("UserPrincipalName", upn), ("DisplayName", "I")],
+        )
+        .await;
+    let user_id = user["User"]["UserId"].as_str().unwrap().to_string();
+    assert_eq!(
+        a.ok(IMS, "GetUser", &[("UserId", &user_id)]).await["User"]["UserPrincipalName"],
+        upn
+    );
+    let moved = a
+        .ok(
+            IMS,
+            "UpdateUser",
+            &[
+                ("UserPrincipalName", upn),
+                ("NewUserPrincipalName", "ims-user2@account-a.onaliyun.com"),
+                ("NewDisplayName", "I2"),
+            ],
+        )
+        .await;
+    assert_eq!(moved["User"]["UserName"], "ims-user2");
+    let upn = "ims-user2@account-a.onaliyun.com";
+    assert_eq!(
+        a.ok(IMS, "ListUsers", &[]).await["Users"]["User"][0]["UserPrincipalName"],
+        upn
+    );
+    let profile = a
+        .ok(
+            IMS,
+            "CreateLoginProfile",
+            &[
+                ("UserPrincipalName", upn),
+                ("Password", "Long-enough-password-1"),
+                ("Status", "Inactive"),
+            ],
+        )
+        .await;
+    assert_eq!(profile["LoginProfile"]["Status"], "Inactive");
+    a.ok(
+        IMS,
+        "UpdateLoginProfile",
+        &[("UserPrincipalName", upn), ("Status", "Active")],
+    )
+    .await;
+    assert_eq!(
+        a.ok(IMS, "GetLoginProfile", &[("UserPrincipalName", upn)])
+            .await["LoginProfile"]["Status"],
+        "Active"
+    );
+    a.ok(IMS, "DeleteLoginProfile", &[("UserPrincipalName", upn)])
+        .await;
+    let key = a
+        .ok(IMS, "CreateAccessKey", &[("UserPrincipalName", upn)])
+        .await;
+    let key_id = key["AccessKey"]["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_key = a.ok(IMS, "GetUser", &[("UserAccessKeyId", &key_id)]).await;
+    assert_eq!(by_key["User"]["UserId"], user_id.as_str());
+    a.ok(
+        IMS,
+        "UpdateAccessKey",
+        &[
+            ("UserPrincipalName", upn),
+            ("UserAccessKeyId", &key_id),
+            ("Status", "Inactive"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        a.ok(IMS, "ListAccessKeys", &[("UserPrincipalName", upn)])
+            .await["AccessKeys"]["AccessKey"][0]["Status"],
+        "Inactive"
+    );
+    a.ok(
+        IMS,
+        "DeleteAccessKey",
+        &[("UserPrincipalName", upn), ("UserAccessKeyId", &key_id)],
+    )
+    .await;
+    a.ok(
+        IMS,
+        "TagResources",
+        &[
+            ("ResourceType", "user"),
+            ("ResourceId.1", &user_id),
+            ("Tag.1.Key", "a"),
+            ("Tag.1.Value", "1"),
+            ("Tag.2.Key", "b"),
+            ("Tag.2.Value", "2"),
+        ],
+    )
+    .await;
+    let tags = a
+        .ok(
+            IMS,
+            "ListTagResources",
+            &[("ResourceType", "user"), ("Tag.1.Key", "a")],
+        )
+        .await;
+    assert_eq!(
+        tags["TagResources"]["TagResource"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    a.ok(
+        IMS,
+        "UntagResources",
+        &[
+            ("ResourceType", "user"),
+            ("ResourceId.1", &user_id),
+            ("All", "true"),
+        ],
+    )
+    .await;
+    let tags = a
+        .ok(IMS, "ListTagResources", &[("ResourceType", "user")])
+        .await;
+    assert_eq!(
+        tags["TagResources"]["TagResource"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    let policy = a.ok(IMS, "GetPasswordPolicy", &[]).await;
+    assert_eq!(policy["PasswordPolicy"]["MinimumPasswordLength"], 12);
+    assert_eq!(policy["PasswordPolicy"]["InitialPasswordAge"], 14);
+    a.ok(IMS, "DeleteUser", &[("UserId", &user_id)]).await;
+    assert_eq!(
+        a.code(IMS, "GetUser", &[("UserPrincipalName", upn)]).await,
+        (404, "EntityNotExist.User".to_string())
+    );
+    emulator.shutdown().await;
+}
