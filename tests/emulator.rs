@@ -911,6 +911,42 @@ async fn authorization_of_users_and_role_sessions() {
     );
     // The assuming user itself has no RAM rights at all.
     assert_eq!(assumer.code(RAM, "ListRoles", &[]).await.1, "NoPermission");
+
+    // A trust policy naming a role ARN admits sessions of that role only (role chaining).
+    a.ok(
+        RAM,
+        "CreateRole",
+        &[
+            ("RoleName", "chained"),
+            (
+                "AssumeRolePolicyDocument",
+                &trust(&format!("acs:ram::{A}:role/r")),
+            ),
+        ],
+    )
+    .await;
+    let chained = format!("acs:ram::{A}:role/chained");
+    let params = [("RoleArn", chained.as_str()), ("RoleSessionName", "chain")];
+    assert_eq!(
+        session.code(STS, "AssumeRole", &params).await.1,
+        "NoPermission"
+    );
+    a.ok(
+        RAM,
+        "AttachPolicyToRole",
+        &[
+            ("RoleName", "r"),
+            ("PolicyType", "System"),
+            ("PolicyName", "AliyunSTSAssumeRoleAccess"),
+        ],
+    )
+    .await;
+    let hop = session.ok(STS, "AssumeRole", &params).await;
+    assert_eq!(hop["AssumedRoleUser"]["Arn"], format!("{chained}/chain"));
+    assert_eq!(
+        assumer.code(STS, "AssumeRole", &params).await,
+        (403, "NoPermission".to_string())
+    );
     emulator.shutdown().await;
 }
 
