@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 pub struct AccountsFile {
     /// The accounts the emulator serves.
     pub accounts: Vec<AccountSpec>,
+    /// OIDC providers may also be listed at the top level (their ARN names the account).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oidc_providers: Vec<OidcProviderSpec>,
 }
 
 /// One account.
@@ -90,6 +93,14 @@ pub struct OidcProviderSpec {
 }
 
 impl AccountsFile {
+    /// Every OIDC provider, from the accounts and from the top level.
+    pub fn all_oidc_providers(&self) -> impl Iterator<Item = &OidcProviderSpec> {
+        self.accounts
+            .iter()
+            .flat_map(|a| &a.oidc_providers)
+            .chain(&self.oidc_providers)
+    }
+
     /// Reads and validates an accounts file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -143,6 +154,7 @@ accounts:
         )
         .unwrap();
         file.validate().unwrap();
+        assert_eq!(file.all_oidc_providers().count(), 0);
         assert_eq!(file.accounts[0].alias.as_deref(), Some("account-a"));
         assert_eq!(file.accounts[0].access_keys[0].id, "AK1");
         assert!(!format!("{file:?}").contains("S1"));

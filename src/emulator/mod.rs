@@ -66,10 +66,14 @@ pub struct EmulatorArgs {
     #[arg(long, env = "RAM_OPERATOR_EMULATOR_ACCOUNTS")]
     pub accounts: PathBuf,
     /// A token of N seconds lives N*F seconds of wall time (its `Expiration` says so).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        env = "RAM_OPERATOR_EMULATOR_EXPIRY_SCALE"
+    )]
     pub expiry_scale: f64,
     /// Persist the state as JSON here on shutdown and load it on start.
-    #[arg(long)]
+    #[arg(long, env = "RAM_OPERATOR_EMULATOR_STATE_FILE")]
     pub state_file: Option<PathBuf>,
 }
 
@@ -105,9 +109,7 @@ impl EmulatorConfig {
         let accounts = AccountsFile::load(&args.accounts)?;
         let base = args.accounts.parent().unwrap_or(Path::new("."));
         let oidc = accounts
-            .accounts
-            .iter()
-            .flat_map(|a| &a.oidc_providers)
+            .all_oidc_providers()
             .map(|spec| OidcProvider::load(spec, base))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let initial_world =

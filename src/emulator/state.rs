@@ -236,7 +236,7 @@ impl PasswordPolicy {
 }
 
 /// An account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
     pub id: String,
@@ -251,6 +251,20 @@ pub struct Account {
     /// Keyed by lower-case user name.
     pub users: BTreeMap<String, User>,
     pub password_policy: PasswordPolicy,
+}
+
+impl std::fmt::Debug for Account {
+    // Root key secrets never reach a log line: only their ids are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("alias", &self.alias)
+            .field("root_keys", &self.root_keys.keys().collect::<Vec<_>>())
+            .field("roles", &self.roles.len())
+            .field("policies", &self.policies.len())
+            .field("users", &self.users.values().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Account {
@@ -481,6 +495,51 @@ mod tests {
         assert!(policy.violation("Longenough1!", "u").is_none());
         policy.password_not_contain_user_name = true;
         assert!(policy.violation("Alice-pass1!", "alice").is_some());
+    }
+
+    #[test]
+    fn debug_output_has_no_secrets() {
+        let file: AccountsFile = serde_yaml::from_str(
+            "accounts: [{id: \"1\", accessKeys: [{id: AK1, secret: very-secret}]}]",
+        )
+        .unwrap();
+        let mut world = World::from_accounts(&file);
+        let account = world.accounts.get_mut("1").unwrap();
+        account.users.insert(
+            "u".into(),
+            User {
+                user_id: "9".into(),
+                user_name: "u".into(),
+                display_name: String::new(),
+                email: String::new(),
+                mobile_phone: String::new(),
+                comments: String::new(),
+                create_date: Timestamp::UNIX_EPOCH,
+                update_date: Timestamp::UNIX_EPOCH,
+                attached: Vec::new(),
+                login_profile: Some(LoginProfile {
+                    password: "pass-secret".into(),
+                    password_reset_required: false,
+                    mfa_bind_required: false,
+                    status: "Active".into(),
+                    create_date: Timestamp::UNIX_EPOCH,
+                    update_date: Timestamp::UNIX_EPOCH,
+                }),
+                access_keys: vec![AccessKey {
+                    access_key_id: "LTAI5tX".into(),
+                    secret: "key-secret".into(),
+                    status: "Active".into(),
+                    create_date: Timestamp::UNIX_EPOCH,
+                    update_date: Timestamp::UNIX_EPOCH,
+                }],
+                tags: BTreeMap::new(),
+            },
+        );
+        let text = format!("{world:?}");
+        assert!(text.contains("AK1") && text.contains("LTAI5tX"));
+        for secret in ["very-secret", "pass-secret", "key-secret"] {
+            assert!(!text.contains(secret), "{secret} leaked");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ session on a free port with a temporary accounts file (accounts A, B and C plus 
 whose JWKS is generated here) and `--expiry-scale 0.01`, so a 900-second token lives 9 seconds.
 Both SDK generations are wrapped: the legacy `aliyunsdkcore` (V2 signatures) and the Tea
 `alibabacloud_tea_openapi` clients (V3 by default, V2 with `signature_algorithm="v2"`).
+`make_user`, `make_role` and `make_policy` build test principals with root keys.
 """
 
 from __future__ import annotations
@@ -214,6 +215,45 @@ def wait_until(predicate, timeout=60.0, interval=0.25):
             return value
         time.sleep(interval)
     raise AssertionError("condition not reached within timeout")
+
+
+def make_user(emulator: Emulator, account: str, *system_policies: str, custom: tuple = ()):
+    """A RAM user with one access key and the given policies: (name, key id, secret)."""
+    root = root_legacy(emulator, account)
+    name = unique("user")
+    emulator.legacy_common(root, RAM, "CreateUser", {"UserName": name})
+    for policy in system_policies:
+        emulator.legacy_common(root, RAM, "AttachPolicyToUser",
+                               {"UserName": name, "PolicyType": "System", "PolicyName": policy})
+    for policy in custom:
+        emulator.legacy_common(root, RAM, "AttachPolicyToUser",
+                               {"UserName": name, "PolicyType": "Custom", "PolicyName": policy})
+    key = emulator.legacy_common(root, RAM, "CreateAccessKey", {"UserName": name})["AccessKey"]
+    return name, key["AccessKeyId"], key["AccessKeySecret"]
+
+
+def make_role(emulator: Emulator, account: str, trust: str | None = None, *system_policies: str,
+              max_session: int = 3600) -> str:
+    """A role (trusting account B's root by default) with policies; returns its ARN."""
+    root = root_legacy(emulator, account)
+    name = unique("role")
+    emulator.legacy_common(root, RAM, "CreateRole", {
+        "RoleName": name,
+        "AssumeRolePolicyDocument": trust or trust_policy("acs:ram::2222222222222222:root"),
+        "MaxSessionDuration": str(max_session),
+    })
+    for policy in system_policies:
+        emulator.legacy_common(root, RAM, "AttachPolicyToRole",
+                               {"RoleName": name, "PolicyType": "System", "PolicyName": policy})
+    return f"acs:ram::{account}:role/{name}"
+
+
+def make_policy(emulator: Emulator, account: str, document: str) -> str:
+    """A custom policy with this document; returns its name."""
+    name = unique("policy")
+    emulator.legacy_common(root_legacy(emulator, account), RAM, "CreatePolicy",
+                           {"PolicyName": name, "PolicyDocument": document})
+    return name
 
 
 def _binary() -> pathlib.Path:

@@ -24,7 +24,7 @@ from emulator_fixtures import (  # noqa: F401
     tea_error,
     unique,
 )
-from emulator_setup import make_role, make_user
+from emulator_fixtures import make_role, make_user
 
 
 def _timestamp(offset_minutes: float) -> str:

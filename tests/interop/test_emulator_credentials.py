@@ -18,7 +18,7 @@ import threading
 from alibabacloud_sts20150401 import models as sts_models
 
 from emulator_fixtures import ACCOUNT_A, ACCOUNT_B, _no_faults, emulator  # noqa: F401
-from emulator_setup import make_role, make_user
+from emulator_fixtures import make_role, make_user
 
 SCRIPT = textwrap.dedent("""
     import json, sys

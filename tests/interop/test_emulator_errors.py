@@ -24,7 +24,7 @@ from emulator_fixtures import (  # noqa: F401
     trust_policy,
     unique,
 )
-from emulator_setup import make_policy, make_role, make_user
+from emulator_fixtures import make_policy, make_role, make_user
 
 ALLOW_ALL_RAM = json.dumps({"Version": "1", "Statement": [
     {"Effect": "Allow", "Action": "ram:*", "Resource": "*"}]})
