@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use ram_operator::alicloud::policy::TrustPolicy;
 use ram_operator::alicloud::ram::{
     CreateRoleRequest, CreateUserRequest, PolicyType, UpdateRoleRequest,
 };
@@ -475,6 +476,26 @@ async fn removing_an_account_revokes_its_access() {
     assert_eq!(error.code(), Some("NoPermission"), "{error}");
     println!("revocation: edit to TrustRevoked event in {revoked_after:?}");
 
+    // An empty list trusts nobody: the role stays, and C is revoked too.
+    stage
+        .patch_spec(
+            "rabbitmq-access",
+            serde_json::json!({"trustedAccounts": []}),
+        )
+        .await;
+    stage
+        .wait_event("rabbitmq-access", "TrustRevoked", ACCOUNT_C)
+        .await;
+    let object = stage
+        .wait_ready("rabbitmq-access", "True", "RoleReady")
+        .await;
+    assert!(object.status.expect("status").trusted_accounts.is_empty());
+    let role = stage
+        .role(ACCOUNT_A, "rabbitmq-access")
+        .await
+        .expect("role");
+    assert!(trust_accounts(&role).is_empty(), "{role}");
+
     stage.delete("rabbitmq-access").await;
     stage.assert_no_secret_in_logs(&[&key_secret]);
 }
@@ -489,8 +510,7 @@ async fn drift_behind_the_operators_back_is_repaired() {
 
     let root_a = root(ACCOUNT_A);
     let ram = stage.cloud.ram(&root_a);
-    let foreign_trust =
-        ram_operator::alicloud::policy::TrustPolicy::for_accounts(&[ACCOUNT_C]).to_json();
+    let foreign_trust = TrustPolicy::for_accounts(&[ACCOUNT_C]).to_json();
     let changed = Instant::now();
     ram.update_role(&UpdateRoleRequest {
         role_name: "rabbitmq-access".to_string(),
@@ -547,8 +567,7 @@ async fn adoption_is_refused_unless_asked_and_then_takes_over() {
     let stage = Stage::start("car-adopt").await;
     let root_a = root(ACCOUNT_A);
     let ram = stage.cloud.ram(&root_a);
-    let original_trust =
-        ram_operator::alicloud::policy::TrustPolicy::for_accounts(&[ACCOUNT_B]).to_json();
+    let original_trust = TrustPolicy::for_accounts(&[ACCOUNT_B]).to_json();
     ram.create_role(&CreateRoleRequest {
         role_name: "legacy".to_string(),
         assume_role_policy_document: original_trust,
@@ -627,6 +646,39 @@ spec:
     assert!(
         stage.role(ACCOUNT_A, "legacy").await.is_none(),
         "adopted, so ours to delete"
+    );
+
+    // A refused role is never deleted with the object that was refused it.
+    ram.create_role(&CreateRoleRequest {
+        role_name: "foreign".to_string(),
+        assume_role_policy_document: TrustPolicy::for_accounts(&[ACCOUNT_B]).to_json(),
+        ..CreateRoleRequest::default()
+    })
+    .await
+    .expect("CreateRole by a person");
+    let foreign = stage
+        .role(ACCOUNT_A, "foreign")
+        .await
+        .expect("foreign role");
+    stage
+        .apply(&format!(
+            r#"apiVersion: ram.alicloud.dev/v1alpha1
+kind: CrossAccountRole
+metadata:
+  name: foreign
+spec:
+  trustedAccounts: ["{ACCOUNT_C}"]
+  credentialsRef: {{name: account-a-credentials}}
+"#
+        ))
+        .await;
+    stage.wait_ready("foreign", "False", "AlreadyExists").await;
+    stage.delete("foreign").await;
+    stage.wait_event("foreign", "RoleLeft", "not touched").await;
+    assert_eq!(
+        stage.role(ACCOUNT_A, "foreign").await,
+        Some(foreign),
+        "a role that is not ours survives the deletion unchanged"
     );
     stage.delete("ghost").await;
     stage.assert_no_secret_in_logs(&[]);

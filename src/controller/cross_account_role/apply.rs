@@ -35,9 +35,15 @@ pub struct Target<'a> {
 impl Target<'_> {
     async fn normal(&self, reason: &str, action: &str, note: String) {
         tracing::info!(reason, "{note}");
-        self.ctx
-            .event(self.reference, EventType::Normal, reason, action, note)
-            .await;
+        super::publish(
+            self.ctx,
+            self.reference,
+            EventType::Normal,
+            reason,
+            action,
+            note,
+        )
+        .await;
     }
 
     fn owner_tag(&self) -> Tag {

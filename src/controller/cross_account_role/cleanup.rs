@@ -16,7 +16,6 @@ use super::desired::cloud_policy_type;
 /// What cleanup decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cleanup {
-    Orphaned,
     Deleted,
     AlreadyGone,
     NotOwned,
