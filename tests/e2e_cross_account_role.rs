@@ -829,6 +829,17 @@ spec:
         role("wrong", "wrong-keys"),
         role("unknown", "unknown-key"),
         role("denied", "weak-credentials"),
+        format!(
+            r#"apiVersion: ram.alicloud.dev/v1alpha1
+kind: CrossAccountRole
+metadata:
+  name: nopolicy
+spec:
+  trustedAccounts: ["{ACCOUNT_B}"]
+  policies: [{{name: AliyunNoSuchPolicy}}]
+  credentialsRef: {{name: account-a-credentials}}
+"#
+        ),
     ]
     .concat();
     stage.apply(&manifest).await;
@@ -838,6 +849,7 @@ spec:
         ("wrong", "CredentialsInvalid", "AccessKeyId"),
         ("unknown", "CredentialsInvalid", "InvalidAccessKeyId"),
         ("denied", "AccessDenied", "NoPermission"),
+        ("nopolicy", "NotFound", "EntityNotExist.Policy"),
     ] {
         let object = stage.wait_ready(name, "False", reason).await;
         let conditions = object.status.expect("status").conditions;
@@ -846,10 +858,31 @@ spec:
         stage.wait_event(name, reason, hint).await;
     }
     let state = stage.emulator.state().await;
-    let roles = account_of(&state, ACCOUNT_A)["roles"]
+    let roles: Vec<&str> = account_of(&state, ACCOUNT_A)["roles"]
         .as_array()
-        .map(Vec::len);
-    assert_eq!(roles, Some(0), "no role may exist: {state}");
+        .map(|roles| {
+            roles
+                .iter()
+                .filter_map(|r| r["roleName"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        roles,
+        ["nopolicy"],
+        "only the role with good credentials may exist"
+    );
+    let status = stage
+        .api()
+        .get("nopolicy")
+        .await
+        .expect("get")
+        .status
+        .expect("status");
+    assert!(
+        status.attached_policies.is_empty(),
+        "a policy that does not exist must not be reported as attached"
+    );
 
     stage.assert_no_secret_in_logs(&[&weak_secret, "not-a-real-secret-value"]);
     // Their cleanup cannot run without usable credentials: release them for the namespace.

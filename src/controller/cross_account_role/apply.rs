@@ -18,7 +18,7 @@ use crate::controller::error::Error;
 use crate::crd::cross_account_role::{CrossAccountRoleStatus, InlinePolicyStatus, SwitchRole};
 use crate::crd::{CrossAccountRole, OWNER_TAG_KEY, PolicyRef};
 
-use super::cloud::{Cloud, done_already};
+use super::cloud::{Cloud, attached_already, gone_already};
 use super::desired::{self, Desired, DesiredInline, cloud_policy_type};
 use super::diff::{self, InlineAction, ObservedRole, Ownership};
 use super::status::{self, RoleFacts};
@@ -231,7 +231,7 @@ async fn reconcile_attachments(
     let plan = diff::attachments(&desired.policies, &role.attached, managed);
     let ram = target.cloud.ram();
     for policy in &plan.attach {
-        done_already(
+        attached_already(
             ram.attach_policy_to_role(
                 cloud_policy_type(policy.policy_type),
                 &policy.name,
@@ -253,7 +253,7 @@ async fn reconcile_attachments(
             .await;
     }
     for policy in &plan.detach {
-        done_already(
+        gone_already(
             ram.detach_policy_from_role(
                 cloud_policy_type(policy.policy_type),
                 &policy.name,
@@ -307,7 +307,7 @@ async fn reconcile_inline(
             }
         };
         if plan.attach {
-            done_already(
+            attached_already(
                 target
                     .cloud
                     .ram()
@@ -414,11 +414,11 @@ pub async fn delete_inline_policy(
     policy_name: &str,
 ) -> Result<(), Error> {
     let ram = target.cloud.ram();
-    done_already(
+    gone_already(
         ram.detach_policy_from_role(CloudType::Custom, policy_name, role_name)
             .await,
     )?;
-    done_already(ram.delete_policy(policy_name, true).await)?;
+    gone_already(ram.delete_policy(policy_name, true).await)?;
     target
         .normal(
             "InlinePolicyDeleted",

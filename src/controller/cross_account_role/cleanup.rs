@@ -10,7 +10,7 @@ use crate::controller::error::Error;
 use crate::crd::{CrossAccountRole, DeletionPolicy};
 
 use super::apply::{Target, delete_inline_policy};
-use super::cloud::done_already;
+use super::cloud::gone_already;
 use super::desired::cloud_policy_type;
 
 /// What cleanup decided.
@@ -44,7 +44,7 @@ pub async fn cleanup(target: &Target<'_>, object: &CrossAccountRole) -> Result<C
         if is_owned_inline {
             continue;
         }
-        done_already(
+        gone_already(
             ram.detach_policy_from_role(
                 cloud_policy_type(policy.policy_type),
                 &policy.name,
@@ -56,7 +56,7 @@ pub async fn cleanup(target: &Target<'_>, object: &CrossAccountRole) -> Result<C
     for name in &owned {
         delete_inline_policy(target, role_name, name).await?;
     }
-    done_already(ram.delete_role(role_name).await)?;
+    gone_already(ram.delete_role(role_name).await)?;
     Ok(Cleanup::Deleted)
 }
 

@@ -28,18 +28,20 @@ pub fn found<T>(result: Result<T, alicloud::Error>) -> Result<Option<T>, aliclou
     }
 }
 
-/// `Ok(())` when the error only says the change was already made (attach twice, detach or
-/// delete what is gone): RAM's answers to a repeated step after a crash.
-pub fn done_already(result: Result<(), alicloud::Error>) -> Result<(), alicloud::Error> {
+/// `Ok(())` when a detach or delete finds its object already gone (a step repeated after a
+/// crash, or done by someone else).
+pub fn gone_already(result: Result<(), alicloud::Error>) -> Result<(), alicloud::Error> {
     match result {
-        Err(error)
-            if matches!(
-                error.kind(),
-                alicloud::ErrorKind::NotFound | alicloud::ErrorKind::AlreadyExists
-            ) =>
-        {
-            Ok(())
-        }
+        Err(error) if error.kind() == alicloud::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// `Ok(())` when an attach finds the policy already attached. A policy that does not exist
+/// stays an error: it must not be reported as attached.
+pub fn attached_already(result: Result<(), alicloud::Error>) -> Result<(), alicloud::Error> {
+    match result {
+        Err(error) if error.kind() == alicloud::ErrorKind::AlreadyExists => Ok(()),
         other => other,
     }
 }
@@ -148,5 +150,26 @@ impl<'a> Cloud<'a> {
                 .iter()
                 .any(|name| name.eq_ignore_ascii_case(policy_name)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alicloud::ErrorKind;
+
+    fn failing(kind: ErrorKind) -> Result<(), alicloud::Error> {
+        Err(alicloud::Error::local(kind, "Call", "m"))
+    }
+
+    #[test]
+    fn only_the_matching_already_done_answer_counts_as_success() {
+        assert!(gone_already(failing(ErrorKind::NotFound)).is_ok());
+        assert!(gone_already(failing(ErrorKind::AccessDenied)).is_err());
+        assert!(attached_already(failing(ErrorKind::AlreadyExists)).is_ok());
+        // Attaching a policy that does not exist must not pass as attached.
+        assert!(attached_already(failing(ErrorKind::NotFound)).is_err());
+        assert!(found(failing(ErrorKind::NotFound)).unwrap().is_none());
+        assert!(found(failing(ErrorKind::Throttled)).is_err());
     }
 }
