@@ -1,0 +1,306 @@
+//! Reconciles `CrossAccountRole` objects: Account A's RAM role that trusts other accounts.
+//!
+//! The controller wiring, the finalizer, status and Events live here; the steps are split by
+//! job: [`desired`] (validate and build, pure), [`diff`] (what differs and what the operator
+//! may touch, pure), [`cloud`] (observe, reads only), [`apply`] (change only the difference),
+//! [`cleanup`] (deletion policy), [`status`] (conditions, pure). Knows nothing of HTTP signing.
+
+pub mod apply;
+pub mod cleanup;
+pub mod cloud;
+pub mod desired;
+pub mod diff;
+pub mod status;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Resource, ResourceExt};
+use tracing::Instrument;
+
+use super::error::{Error, Retry};
+use super::{Context, MIN_REQUEUE, Scope, context, identity};
+use crate::crd::{CrossAccountRole, CrossAccountRoleStatus, FINALIZER};
+
+use apply::Target;
+use cleanup::Cleanup;
+use cloud::Cloud;
+
+/// The kind, for metrics, keys and the ownership tag.
+pub const KIND: &str = "CrossAccountRole";
+
+/// Publishes an Event whose `action` is `operation` plus a short hash of the note.
+///
+/// Why: kube-runtime's `Recorder` folds every Event with the same type, reason and action on
+/// one object within 6 minutes into a series of the FIRST one, keeping its note. Two
+/// revocations in a row would then both read "account B can no longer assume ...". With the
+/// note's hash in the action, repeated identical Events still fold into one series, and
+/// different ones stay visible.
+pub async fn publish(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    operation: &str,
+    note: String,
+) {
+    let action = event_action(operation, &note);
+    ctx.event(reference, type_, reason, &action, note).await;
+}
+
+/// `<operation>-<8 hex digits of the note's hash>`: machine-readable, within the API's 128
+/// characters.
+pub fn event_action(operation: &str, note: &str) -> String {
+    let hash = (context::stable_fraction(note) * f64::from(u32::MAX)) as u32;
+    let operation: String = operation.chars().take(100).collect();
+    format!("{operation}-{hash:08x}")
+}
+
+/// Runs the `CrossAccountRole` controller over `scope` until shutdown.
+pub async fn run(ctx: Arc<Context>, scope: Scope) {
+    let api = scope.api::<CrossAccountRole>(&ctx.kube);
+    // No `.owns(..)`: this kind writes no Secrets. The credentials Secret is read on every
+    // reconcile, and credential failures back off, so a fixed Secret is picked up without
+    // caching Secrets here.
+    Controller::new(api, watcher::Config::default())
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(object = %object.name, "reconciled"),
+                Err(error) => tracing::warn!(%error, "CrossAccountRole reconcile failed"),
+            }
+        })
+        .await;
+}
+
+fn object_key(object: &CrossAccountRole) -> String {
+    format!(
+        "{KIND}/{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    )
+}
+
+async fn reconcile(
+    object: Arc<CrossAccountRole>,
+    ctx: Arc<Context>,
+) -> Result<Action, finalizer::Error<Error>> {
+    let _timer = ctx.metrics.reconcile_started(KIND);
+    let namespace = object.namespace().unwrap_or_default();
+    let name = object.name_any();
+    let span = tracing::info_span!("reconcile", kind = KIND, %namespace, %name);
+    async move {
+        let api: Api<CrossAccountRole> = Api::namespaced(ctx.kube.clone(), &namespace);
+        let key = object_key(&object);
+        let result = finalizer(&api, FINALIZER, object, |event| async {
+            match event {
+                FinalizerEvent::Apply(object) => reconcile_apply(&ctx, &api, &object).await,
+                FinalizerEvent::Cleanup(object) => reconcile_cleanup(&ctx, &api, &object).await,
+            }
+        })
+        .await;
+        if result.is_ok() {
+            ctx.reset_backoff(&key);
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+fn error_policy(
+    object: Arc<CrossAccountRole>,
+    error: &finalizer::Error<Error>,
+    ctx: Arc<Context>,
+) -> Action {
+    let retry = match error {
+        finalizer::Error::ApplyFailed(error) | finalizer::Error::CleanupFailed(error) => {
+            error.retry()
+        }
+        _ => Retry::Backoff,
+    };
+    match retry {
+        Retry::Backoff => Action::requeue(ctx.next_backoff(&object_key(&object)).max(MIN_REQUEUE)),
+        Retry::AfterChange => Action::requeue(ctx.settings.resync_interval.max(MIN_REQUEUE)),
+    }
+}
+
+fn target<'a>(
+    ctx: &'a Context,
+    object: &CrossAccountRole,
+    reference: &'a k8s_openapi::api::core::v1::ObjectReference,
+    credentials: &'a dyn crate::alicloud::CredentialsProvider,
+) -> Target<'a> {
+    Target {
+        ctx,
+        reference,
+        owner: ctx.owner_tag_value(
+            &object.namespace().unwrap_or_default(),
+            KIND,
+            &object.name_any(),
+        ),
+        cloud: Cloud {
+            client: &ctx.cloud,
+            credentials,
+        },
+    }
+}
+
+async fn credentials(
+    ctx: &Context,
+    object: &CrossAccountRole,
+) -> Result<crate::alicloud::SharedCredentialsProvider, Error> {
+    identity::resolve(
+        &ctx.kube,
+        ctx.settings.default_credentials.as_ref(),
+        &object.namespace().unwrap_or_default(),
+        object.spec.credentials_ref.as_ref(),
+    )
+    .await
+}
+
+async fn reconcile_apply(
+    ctx: &Context,
+    api: &Api<CrossAccountRole>,
+    object: &CrossAccountRole,
+) -> Result<Action, Error> {
+    let reference = object.object_ref(&());
+    let previous = object.status.clone().unwrap_or_default();
+    let generation = object.metadata.generation;
+    let outcome = async {
+        let provider = credentials(ctx, object).await?;
+        let target = target(ctx, object, &reference, provider.as_ref());
+        apply::apply(&target, object).await
+    }
+    .await;
+    match outcome {
+        Ok(facts) => {
+            let status = status::ready(&previous, facts, generation, jiff::Timestamp::now());
+            write_status(api, object, &previous, &status).await?;
+            Ok(Action::requeue(
+                ctx.resync_after(&object_key(object)).max(MIN_REQUEUE),
+            ))
+        }
+        Err(error) => Err(report_failure(ctx, api, object, &reference, error, "Reconcile").await),
+    }
+}
+
+async fn reconcile_cleanup(
+    ctx: &Context,
+    api: &Api<CrossAccountRole>,
+    object: &CrossAccountRole,
+) -> Result<Action, Error> {
+    let reference = object.object_ref(&());
+    let role_name = object.role_name().to_string();
+    if cleanup::orphans(object) {
+        let note = format!("deletionPolicy is Orphan: role {role_name} is left in the cloud");
+        tracing::info!("{note}");
+        publish(
+            ctx,
+            &reference,
+            EventType::Normal,
+            "RoleOrphaned",
+            "Cleanup",
+            note,
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
+    let outcome = async {
+        let provider = credentials(ctx, object).await?;
+        let target = target(ctx, object, &reference, provider.as_ref());
+        cleanup::cleanup(&target, object).await
+    }
+    .await;
+    let (reason, note) = match outcome {
+        Ok(Cleanup::Deleted) => (
+            "RoleDeleted",
+            format!("detached every policy, deleted the inline policies and role {role_name}"),
+        ),
+        Ok(Cleanup::AlreadyGone) => ("RoleDeleted", format!("role {role_name} was already gone")),
+        Ok(Cleanup::NotOwned) => (
+            "RoleLeft",
+            format!(
+                "role {role_name} does not carry this object's ownership tag: it was not \
+                 touched"
+            ),
+        ),
+        Err(error) => {
+            return Err(report_failure(ctx, api, object, &reference, error, "Cleanup").await);
+        }
+    };
+    tracing::info!(reason, "{note}");
+    publish(ctx, &reference, EventType::Normal, reason, "Cleanup", note).await;
+    Ok(Action::await_change())
+}
+
+/// Sets the failure conditions, publishes a Warning Event and counts the failure; returns the
+/// error for `error_policy`.
+async fn report_failure(
+    ctx: &Context,
+    api: &Api<CrossAccountRole>,
+    object: &CrossAccountRole,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    error: Error,
+    action: &str,
+) -> Error {
+    let reason = error.reason();
+    tracing::warn!(reason, %error, "{action} failed");
+    ctx.metrics.reconcile_failed(KIND, reason);
+    publish(
+        ctx,
+        reference,
+        EventType::Warning,
+        reason,
+        action,
+        error.to_string(),
+    )
+    .await;
+    let previous = object.status.clone().unwrap_or_default();
+    let status = status::failed(
+        &previous,
+        &error,
+        object.metadata.generation,
+        jiff::Timestamp::now(),
+    );
+    if let Err(status_error) = write_status(api, object, &previous, &status).await {
+        tracing::warn!(error = %status_error, "could not write the failure status");
+    }
+    error
+}
+
+/// Writes `status` unless it equals what is stored: a steady state costs no write.
+async fn write_status(
+    api: &Api<CrossAccountRole>,
+    object: &CrossAccountRole,
+    previous: &CrossAccountRoleStatus,
+    status: &CrossAccountRoleStatus,
+) -> Result<(), Error> {
+    if object.status.is_some() && previous == status {
+        return Ok(());
+    }
+    context::apply_status(api, &object.name_any(), status).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_actions_tell_different_notes_apart() {
+        let revoke_b = event_action("UpdateRole", "account 2 can no longer assume role r");
+        let revoke_c = event_action("UpdateRole", "account 3 can no longer assume role r");
+        assert_ne!(revoke_b, revoke_c);
+        assert_eq!(
+            revoke_b,
+            event_action("UpdateRole", "account 2 can no longer assume role r")
+        );
+        assert!(revoke_b.starts_with("UpdateRole-"));
+        assert!(event_action(&"x".repeat(300), "n").len() <= 128);
+    }
+}
