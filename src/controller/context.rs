@@ -67,6 +67,12 @@ impl Context {
     }
 
     /// Publishes an Event; a failure to publish is logged, never fails the reconcile.
+    ///
+    /// The Event's `action` is `action` plus a short hash of the note. Why: kube-runtime's
+    /// `Recorder` folds every Event with the same type, reason and action on one object within
+    /// 6 minutes into a series of the FIRST one, keeping its note, so two different revocations
+    /// in a row would both read like the first. With the note's hash in the action, repeated
+    /// identical Events still fold into one series and different ones stay visible.
     pub async fn event(
         &self,
         reference: &ObjectReference,
@@ -75,11 +81,12 @@ impl Context {
         action: &str,
         note: impl Into<String>,
     ) {
+        let note = truncate(note.into(), 1000);
         let event = Event {
             type_,
             reason: reason.to_string(),
-            note: Some(truncate(note.into(), 1000)),
-            action: action.to_string(),
+            note: Some(note.clone()),
+            action: event_action(action, &note),
             secondary: None,
         };
         if let Err(error) = self.recorder.publish(&event, reference).await {
@@ -113,6 +120,14 @@ impl Context {
             .resync_interval
             .mul_f64(1.0 - 0.1 * stable_fraction(key))
     }
+}
+
+/// `<action>-<8 hex digits of the note's hash>`: machine-readable, within the API's 128
+/// characters.
+pub fn event_action(action: &str, note: &str) -> String {
+    let hash = (stable_fraction(note) * f64::from(u32::MAX)) as u32;
+    let action: String = action.chars().take(100).collect();
+    format!("{action}-{hash:08x}")
 }
 
 /// `<cluster>/<namespace>/<kind>/<name>`.
@@ -184,6 +199,19 @@ mod tests {
         assert!(values.iter().all(|v| (0.0..1.0).contains(v)));
         let low = values.iter().filter(|v| **v < 0.5).count();
         assert!((400..600).contains(&low), "{low} of 1000 below one half");
+    }
+
+    #[test]
+    fn event_actions_tell_different_notes_apart() {
+        let revoke_b = event_action("UpdateRole", "account 2 can no longer assume role r");
+        let revoke_c = event_action("UpdateRole", "account 3 can no longer assume role r");
+        assert_ne!(revoke_b, revoke_c);
+        assert_eq!(
+            revoke_b,
+            event_action("UpdateRole", "account 2 can no longer assume role r")
+        );
+        assert!(revoke_b.starts_with("UpdateRole-"));
+        assert!(event_action(&"x".repeat(300), "n").len() <= 128);
     }
 
     #[test]

@@ -33,13 +33,7 @@ use cloud::Cloud;
 /// The kind, for metrics, keys and the ownership tag.
 pub const KIND: &str = "CrossAccountRole";
 
-/// Publishes an Event whose `action` is `operation` plus a short hash of the note.
-///
-/// Why: kube-runtime's `Recorder` folds every Event with the same type, reason and action on
-/// one object within 6 minutes into a series of the FIRST one, keeping its note. Two
-/// revocations in a row would then both read "account B can no longer assume ...". With the
-/// note's hash in the action, repeated identical Events still fold into one series, and
-/// different ones stay visible.
+/// Publishes an Event (see [`Context::event`] for how distinct notes stay distinct).
 pub async fn publish(
     ctx: &Context,
     reference: &k8s_openapi::api::core::v1::ObjectReference,
@@ -48,16 +42,7 @@ pub async fn publish(
     operation: &str,
     note: String,
 ) {
-    let action = event_action(operation, &note);
-    ctx.event(reference, type_, reason, &action, note).await;
-}
-
-/// `<operation>-<8 hex digits of the note's hash>`: machine-readable, within the API's 128
-/// characters.
-pub fn event_action(operation: &str, note: &str) -> String {
-    let hash = (context::stable_fraction(note) * f64::from(u32::MAX)) as u32;
-    let operation: String = operation.chars().take(100).collect();
-    format!("{operation}-{hash:08x}")
+    ctx.event(reference, type_, reason, operation, note).await;
 }
 
 /// Runs the `CrossAccountRole` controller over `scope` until shutdown.
@@ -287,20 +272,3 @@ async fn write_status(
     context::apply_status(api, &object.name_any(), status).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_actions_tell_different_notes_apart() {
-        let revoke_b = event_action("UpdateRole", "account 2 can no longer assume role r");
-        let revoke_c = event_action("UpdateRole", "account 3 can no longer assume role r");
-        assert_ne!(revoke_b, revoke_c);
-        assert_eq!(
-            revoke_b,
-            event_action("UpdateRole", "account 2 can no longer assume role r")
-        );
-        assert!(revoke_b.starts_with("UpdateRole-"));
-        assert!(event_action(&"x".repeat(300), "n").len() <= 128);
-    }
-}
