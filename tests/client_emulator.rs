@@ -1,0 +1,1003 @@
+//! The project's own Alibaba Cloud client (`alicloud`) against the emulator running in-process
+//! on 127.0.0.1:0: every public operation of `Ram`, `Ims`, `Sts` and `AnonymousSts` with typed
+//! requests and typed responses, then every error code the emulator answers for them as the
+//! client classifies it (`code`, `ErrorKind`, HTTP status), retries on injected faults, and no
+//! secret in any error's `Display` or `Debug`.
+//!
+//! Accounts come from `examples/emulator-accounts.yaml` (A owns roles, B users, C is a
+//! bystander). Each test starts its own emulator, so tests do not share state.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use ram_operator::alicloud::client::Auth;
+use ram_operator::alicloud::ims::{self, CreateLoginProfileRequest, UserLookup};
+use ram_operator::alicloud::policy::{self, PermissionPolicy, PolicyDocument, TrustPolicy};
+use ram_operator::alicloud::ram::{
+    AccessKeyStatus, CreatePolicyRequest, CreatePolicyVersionRequest, CreateRoleRequest,
+    CreateUserRequest, LoginProfileRequest, PolicyType, RotateStrategy, TagResourceType,
+    UpdateRoleRequest, UpdateUserRequest,
+};
+use ram_operator::alicloud::sts::{AssumeRoleRequest, AssumeRoleWithOidcRequest};
+use ram_operator::alicloud::wire::{Params, Tag};
+use ram_operator::alicloud::{
+    CallEvent, CallObserver, Client, ClientConfig, Credentials, CredentialsProvider, Endpoints,
+    Error, ErrorKind, RateLimit, RateLimits, RetryPolicy, Sensitive, Service, StaticProvider,
+};
+use ram_operator::emulator::accounts::{AccountsFile, OidcProviderSpec};
+use ram_operator::emulator::oidc::OidcProvider as EmulatorOidcProvider;
+use ram_operator::emulator::{EmulatorConfig, EmulatorHandle, serve};
+use serde_json::{Value, json};
+
+/// Account A: owns the cross-account role.
+const A: &str = "1111111111111111";
+/// Account B: owns the RAM users.
+const B: &str = "2222222222222222";
+/// Account C: trusted by nobody.
+const C: &str = "3333333333333333";
+
+/// Attempts the test client makes at most (the default is 6; fewer keeps exhaustion fast).
+const MAX_ATTEMPTS: u32 = 4;
+
+fn accounts_file() -> AccountsFile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/emulator-accounts.yaml");
+    AccountsFile::load(&path).expect("examples/emulator-accounts.yaml loads")
+}
+
+/// Records the result code of every attempt the client makes.
+#[derive(Default)]
+struct Attempts(Mutex<Vec<(String, String, u32)>>);
+
+impl CallObserver for Attempts {
+    fn on_attempt(&self, event: &CallEvent<'_>) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.push((
+                event.action.to_string(),
+                event.code.to_string(),
+                event.attempt,
+            ));
+        }
+    }
+}
+
+impl Attempts {
+    /// The codes of the attempts of `action`, in order.
+    fn codes(&self, action: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|seen| {
+                seen.iter()
+                    .filter(|(a, _, _)| a == action)
+                    .map(|(_, code, _)| code.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    fn clear(&self) {
+        if let Ok(mut seen) = self.0.lock() {
+            seen.clear();
+        }
+    }
+}
+
+/// One emulator and one client pointed at it.
+struct Cloud {
+    emulator: EmulatorHandle,
+    client: Client,
+    admin: reqwest::Client,
+    accounts: AccountsFile,
+    attempts: Arc<Attempts>,
+    /// Every secret handed out so far: root secrets, key secrets, STS secrets and tokens,
+    /// passwords, OIDC tokens. No error text may contain one of them.
+    secrets: Mutex<Vec<String>>,
+}
+
+impl Cloud {
+    async fn start() -> Self {
+        Self::start_with(1.0, Vec::new()).await
+    }
+
+    async fn start_with(expiry_scale: f64, oidc: Vec<EmulatorOidcProvider>) -> Self {
+        let accounts = accounts_file();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let mut config = EmulatorConfig::new(accounts.clone());
+        config.expiry_scale = expiry_scale;
+        config.oidc = oidc;
+        let emulator = serve(listener, config).await.expect("emulator starts");
+        let attempts = Arc::new(Attempts::default());
+        let unlimited = RateLimit { qps: 0.0, burst: 1 };
+        let client = Client::new(ClientConfig {
+            endpoints: Endpoints::all(
+                reqwest::Url::parse(&emulator.base_url()).expect("emulator URL"),
+            ),
+            allow_insecure: true,
+            // Generous: the machine is shared; the tests assert behaviour, not speed.
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy {
+                max_attempts: MAX_ATTEMPTS,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(40),
+                max_elapsed: Duration::from_secs(60),
+            },
+            rate_limits: RateLimits {
+                ram: unlimited,
+                ims: unlimited,
+                sts: unlimited,
+            },
+            observer: Some(attempts.clone()),
+            ..ClientConfig::default()
+        })
+        .expect("client for the emulator");
+        let secrets = accounts
+            .accounts
+            .iter()
+            .flat_map(|a| a.access_keys.iter().map(|k| k.secret.clone()))
+            .collect();
+        Self {
+            emulator,
+            client,
+            admin: reqwest::Client::new(),
+            accounts,
+            attempts,
+            secrets: Mutex::new(secrets),
+        }
+    }
+
+    /// The root key of `account` from the accounts file.
+    fn root(&self, account: &str) -> StaticProvider {
+        let spec = self
+            .accounts
+            .accounts
+            .iter()
+            .find(|a| a.id == account)
+            .expect("account in the accounts file");
+        let key = &spec.access_keys[0];
+        StaticProvider::access_key(key.id.clone(), key.secret.clone()).with_account_id(account)
+    }
+
+    fn remember(&self, secret: &str) {
+        assert!(!secret.is_empty(), "an empty secret was handed out");
+        self.secrets.lock().unwrap().push(secret.to_string());
+    }
+
+    /// Asserts that neither `Display` nor `Debug` of `error` holds a known secret.
+    fn assert_secret_free(&self, error: &Error) {
+        let display = error.to_string();
+        let debug = format!("{error:?}");
+        for secret in self.secrets.lock().unwrap().iter() {
+            assert!(
+                !display.contains(secret.as_str()) && !debug.contains(secret.as_str()),
+                "a secret leaked into the error text: {display}"
+            );
+        }
+    }
+
+    /// The error of a call that must fail (checked for secrets).
+    fn failure<T: std::fmt::Debug>(&self, what: &str, result: Result<T, Error>) -> Error {
+        match result {
+            Ok(value) => panic!("{what}: expected an error, got {value:?}"),
+            Err(error) => {
+                self.assert_secret_free(&error);
+                error
+            }
+        }
+    }
+
+    /// A RAM user of `account` with the given system policies and one access key.
+    async fn user_with_key(&self, account: &str, name: &str, policies: &[&str]) -> StaticProvider {
+        let root = self.root(account);
+        let ram = self.client.ram(&root);
+        ram.create_user(&CreateUserRequest {
+            user_name: name.to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("CreateUser");
+        for policy in policies {
+            ram.attach_policy_to_user(PolicyType::System, policy, name)
+                .await
+                .expect("AttachPolicyToUser");
+        }
+        let key = ram
+            .create_access_key(Some(name))
+            .await
+            .expect("CreateAccessKey");
+        self.remember(key.access_key_secret.expose());
+        StaticProvider::access_key(key.access_key_id, key.access_key_secret)
+            .with_account_id(account)
+    }
+
+    /// `GET /_emulator/calls`.
+    async fn calls(&self) -> Value {
+        self.admin
+            .get(format!("{}/_emulator/calls", self.emulator.base_url()))
+            .send()
+            .await
+            .expect("GET /_emulator/calls")
+            .json()
+            .await
+            .expect("calls JSON")
+    }
+
+    /// How many calls of `action` ended with `code` since the last reset.
+    async fn count(&self, action: &str, code: &str) -> u64 {
+        self.calls().await["totals"][action][code]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    async fn reset_calls(&self) {
+        self.admin
+            .delete(format!("{}/_emulator/calls", self.emulator.base_url()))
+            .send()
+            .await
+            .expect("DELETE /_emulator/calls");
+        self.attempts.clear();
+    }
+
+    async fn set_faults(&self, rules: Value) {
+        let response = self
+            .admin
+            .post(format!("{}/_emulator/faults", self.emulator.base_url()))
+            .json(&json!({ "faults": rules }))
+            .send()
+            .await
+            .expect("POST /_emulator/faults");
+        assert!(response.status().is_success(), "faults accepted");
+    }
+
+    async fn clear_faults(&self) {
+        clear_faults(&self.admin, &self.emulator.base_url()).await;
+    }
+
+    /// Sets the account's password policy through the client's generic call (the operator
+    /// never sets it, so the client has no typed operation for it).
+    async fn set_password_policy(
+        &self,
+        account: &str,
+        service: Service,
+        settings: &[(&str, &str)],
+    ) {
+        let root = self.root(account);
+        let mut params = Params::new();
+        for (name, value) in settings {
+            params.set(name, value);
+        }
+        self.client
+            .call::<Value>(service, "SetPasswordPolicy", &params, Auth::Signed(&root))
+            .await
+            .expect("SetPasswordPolicy");
+    }
+}
+
+async fn clear_faults(admin: &reqwest::Client, base: &str) {
+    admin
+        .delete(format!("{base}/_emulator/faults"))
+        .send()
+        .await
+        .expect("DELETE /_emulator/faults");
+}
+
+fn role_arn(account: &str, name: &str) -> String {
+    format!("acs:ram::{account}:role/{name}")
+}
+
+fn same_document(a: &str, b: &str) -> bool {
+    policy::equivalent_json(a, b).expect("both documents parse")
+}
+
+fn allow(actions: &[&str]) -> String {
+    PermissionPolicy::new()
+        .allow(actions, &["*"])
+        .build()
+        .to_json()
+}
+
+// ---------------------------------------------------------------------------------------------
+// RAM: roles, policies and their versions, attachments, tags
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn ram_roles_policies_versions_attachments_and_tags() {
+    let cloud = Cloud::start().await;
+    let root_a = cloud.root(A);
+    let ram = cloud.client.ram(&root_a);
+
+    // Roles.
+    let trust = TrustPolicy::for_accounts(&[B]).to_json();
+    let role = ram
+        .create_role(&CreateRoleRequest {
+            role_name: "rabbitmq-access".to_string(),
+            assume_role_policy_document: trust.clone(),
+            description: Some("cross-account RabbitMQ".to_string()),
+            max_session_duration: Some(7200),
+            tags: vec![Tag::new("team", "mq")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(role.role_name, "rabbitmq-access");
+    assert_eq!(role.arn, role_arn(A, "rabbitmq-access"));
+    assert!(!role.role_id.is_empty());
+    assert_eq!(role.description, "cross-account RabbitMQ");
+    assert_eq!(role.max_session_duration, 7200);
+    assert!(same_document(&role.assume_role_policy_document, &trust));
+    assert!(!role.create_date.is_empty());
+
+    let fetched = ram.get_role("RabbitMQ-Access").await.unwrap();
+    assert_eq!(
+        fetched.role_id, role.role_id,
+        "names match case-insensitively"
+    );
+    assert_eq!(fetched.arn, role.arn);
+
+    let widened = TrustPolicy::for_accounts(&[B, C]).to_json();
+    let updated = ram
+        .update_role(&UpdateRoleRequest {
+            role_name: "rabbitmq-access".to_string(),
+            new_assume_role_policy_document: Some(widened.clone()),
+            new_max_session_duration: Some(3600),
+            new_description: Some("two accounts".to_string()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(updated.role_id, role.role_id);
+    assert_eq!(updated.max_session_duration, 3600);
+    assert_eq!(updated.description, "two accounts");
+    let trusted = PolicyDocument::parse(
+        &ram.get_role("rabbitmq-access")
+            .await
+            .unwrap()
+            .assume_role_policy_document,
+    )
+    .unwrap()
+    .trusted_accounts();
+    assert_eq!(
+        trusted.into_iter().collect::<Vec<_>>(),
+        vec![B.to_string(), C.to_string()]
+    );
+
+    // ListRoles follows the marker: 231 roles are three pages of 100.
+    for index in 0..230 {
+        ram.create_role(&CreateRoleRequest {
+            role_name: format!("page-role-{index:03}"),
+            assume_role_policy_document: trust.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    cloud.reset_calls().await;
+    let roles = ram.list_roles().await.unwrap();
+    assert_eq!(roles.len(), 231);
+    let mut names: Vec<&str> = roles.iter().map(|r| r.role_name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 231, "no role is listed twice");
+    assert_eq!(cloud.count("ListRoles", "Success").await, 3, "three pages");
+    let listed = roles
+        .iter()
+        .find(|r| r.role_name == "rabbitmq-access")
+        .unwrap();
+    assert_eq!(listed.role_id, role.role_id);
+    assert_eq!(listed.tags.len(), 1);
+    assert_eq!(
+        (listed.tags[0].key.as_str(), listed.tags[0].value.as_str()),
+        ("team", "mq")
+    );
+
+    // Custom policy with versions.
+    let v1 = allow(&["amqp:*"]);
+    let created = ram
+        .create_policy(&CreatePolicyRequest {
+            policy_name: "mq-access".to_string(),
+            policy_document: v1.clone(),
+            description: Some("RabbitMQ".to_string()),
+            tags: vec![Tag::new("team", "mq")],
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.policy_name, "mq-access");
+    assert_eq!(created.policy_type, "Custom");
+    assert_eq!(created.default_version, "v1");
+    assert_eq!(created.description, "RabbitMQ");
+    let got = ram
+        .get_policy(PolicyType::Custom, "mq-access")
+        .await
+        .unwrap();
+    assert_eq!(got.policy.attachment_count, 0);
+    let default = got.default_policy_version.unwrap();
+    assert_eq!(default.version_id, "v1");
+    assert!(default.is_default_version);
+    assert!(same_document(&default.policy_document, &v1));
+
+    let system = ram
+        .get_policy(PolicyType::System, "aliyunstsassumeroleaccess")
+        .await
+        .unwrap();
+    assert_eq!(system.policy.policy_name, "AliyunSTSAssumeRoleAccess");
+    assert_eq!(system.policy.policy_type, "System");
+    assert!(
+        system
+            .default_policy_version
+            .unwrap()
+            .policy_document
+            .contains("sts:AssumeRole")
+    );
+
+    let v2_doc = allow(&["amqp:Get*", "amqp:List*"]);
+    let v2 = ram
+        .create_policy_version(&CreatePolicyVersionRequest {
+            policy_name: "mq-access".to_string(),
+            policy_document: v2_doc.clone(),
+            set_as_default: true,
+            rotate_strategy: RotateStrategy::None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(v2.version_id, "v2");
+    assert!(v2.is_default_version);
+    for _ in 3..=5 {
+        let version = ram
+            .create_policy_version(&CreatePolicyVersionRequest {
+                policy_name: "mq-access".to_string(),
+                policy_document: allow(&["amqp:Get*"]),
+                set_as_default: false,
+                rotate_strategy: RotateStrategy::None,
+            })
+            .await
+            .unwrap();
+        assert!(!version.is_default_version);
+    }
+    let got = ram
+        .get_policy(PolicyType::Custom, "mq-access")
+        .await
+        .unwrap();
+    assert_eq!(got.policy.default_version, "v2");
+    assert!(same_document(
+        &got.default_policy_version.unwrap().policy_document,
+        &v2_doc
+    ));
+    // A sixth version with the rotate strategy drops the oldest non-default one (v1).
+    let v6 = ram
+        .create_policy_version(&CreatePolicyVersionRequest {
+            policy_name: "mq-access".to_string(),
+            policy_document: allow(&["amqp:List*"]),
+            set_as_default: false,
+            rotate_strategy: RotateStrategy::DeleteOldestNonDefaultVersionWhenLimitExceeded,
+        })
+        .await
+        .unwrap();
+    assert_eq!(v6.version_id, "v6");
+    let ids = |versions: Vec<ram_operator::alicloud::ram::PolicyVersion>| {
+        versions
+            .into_iter()
+            .map(|v| (v.version_id, v.is_default_version))
+            .collect::<Vec<_>>()
+    };
+    let expected = |list: &[&str]| {
+        list.iter()
+            .map(|v| (v.to_string(), *v == "v2"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(ram
+            .list_policy_versions(PolicyType::Custom, "mq-access")
+            .await
+            .unwrap()),
+        expected(&["v2", "v3", "v4", "v5", "v6"])
+    );
+    ram.delete_policy_version("mq-access", "v3").await.unwrap();
+    assert_eq!(
+        ids(ram
+            .list_policy_versions(PolicyType::Custom, "mq-access")
+            .await
+            .unwrap()),
+        expected(&["v2", "v4", "v5", "v6"])
+    );
+    let system_versions = ram
+        .list_policy_versions(PolicyType::System, "AliyunAMQPFullAccess")
+        .await
+        .unwrap();
+    assert_eq!(system_versions.len(), 1);
+    assert!(system_versions[0].policy_document.contains("amqp:*"));
+
+    // Attachments to a role.
+    ram.attach_policy_to_role(PolicyType::Custom, "mq-access", "rabbitmq-access")
+        .await
+        .unwrap();
+    ram.attach_policy_to_role(
+        PolicyType::System,
+        "AliyunAMQPReadOnlyAccess",
+        "rabbitmq-access",
+    )
+    .await
+    .unwrap();
+    let mut attached: Vec<(String, String, String)> = ram
+        .list_policies_for_role("rabbitmq-access")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.policy_name, p.policy_type, p.default_version))
+        .collect();
+    attached.sort();
+    assert_eq!(
+        attached,
+        vec![
+            (
+                "AliyunAMQPReadOnlyAccess".to_string(),
+                "System".to_string(),
+                "v1".to_string()
+            ),
+            (
+                "mq-access".to_string(),
+                "Custom".to_string(),
+                "v2".to_string()
+            ),
+        ]
+    );
+    assert_eq!(
+        ram.get_policy(PolicyType::Custom, "mq-access")
+            .await
+            .unwrap()
+            .policy
+            .attachment_count,
+        1
+    );
+    ram.detach_policy_from_role(PolicyType::Custom, "mq-access", "rabbitmq-access")
+        .await
+        .unwrap();
+    ram.detach_policy_from_role(
+        PolicyType::System,
+        "AliyunAMQPReadOnlyAccess",
+        "rabbitmq-access",
+    )
+    .await
+    .unwrap();
+    assert!(
+        ram.list_policies_for_role("rabbitmq-access")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Tags of roles and policies.
+    let both = ["rabbitmq-access".to_string(), "page-role-000".to_string()];
+    ram.tag_resources(
+        TagResourceType::Role,
+        &both,
+        &[Tag::new("env", "test"), Tag::new("owner", "ops")],
+    )
+    .await
+    .unwrap();
+    let tag_pairs = |resources: Vec<ram_operator::alicloud::ram::TaggedResource>| {
+        let mut pairs: Vec<(String, String, String)> = resources
+            .into_iter()
+            .map(|r| {
+                assert!(!r.resource_type.is_empty());
+                (r.resource_name, r.tag_key, r.tag_value)
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    };
+    let triple = |n: &str, k: &str, v: &str| (n.to_string(), k.to_string(), v.to_string());
+    assert_eq!(
+        tag_pairs(
+            ram.list_tag_resources(TagResourceType::Role, &both[..1], &[])
+                .await
+                .unwrap()
+        ),
+        vec![
+            triple("rabbitmq-access", "env", "test"),
+            triple("rabbitmq-access", "owner", "ops"),
+            triple("rabbitmq-access", "team", "mq"),
+        ]
+    );
+    assert_eq!(
+        tag_pairs(
+            ram.list_tag_resources(TagResourceType::Role, &[], &[Tag::new("owner", "ops")])
+                .await
+                .unwrap()
+        ),
+        vec![
+            triple("page-role-000", "env", "test"),
+            triple("page-role-000", "owner", "ops"),
+            triple("rabbitmq-access", "env", "test"),
+            triple("rabbitmq-access", "owner", "ops"),
+            triple("rabbitmq-access", "team", "mq"),
+        ]
+    );
+    let policy_tags = ram
+        .list_tag_resources(TagResourceType::Policy, &["mq-access".to_string()], &[])
+        .await
+        .unwrap();
+    assert_eq!(policy_tags.len(), 1);
+    assert_eq!(policy_tags[0].resource_type, "policy");
+    assert_eq!(
+        (
+            policy_tags[0].tag_key.as_str(),
+            policy_tags[0].tag_value.as_str()
+        ),
+        ("team", "mq")
+    );
+    ram.untag_resources(TagResourceType::Role, &both[..1], &["owner".to_string()])
+        .await
+        .unwrap();
+    ram.untag_resources(TagResourceType::Role, &both[1..], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        tag_pairs(
+            ram.list_tag_resources(TagResourceType::Role, &both, &[])
+                .await
+                .unwrap()
+        ),
+        vec![
+            triple("rabbitmq-access", "env", "test"),
+            triple("rabbitmq-access", "team", "mq"),
+        ]
+    );
+    ram.untag_resources(TagResourceType::Policy, &["mq-access".to_string()], &[])
+        .await
+        .unwrap();
+    assert!(
+        ram.list_tag_resources(TagResourceType::Policy, &["mq-access".to_string()], &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Deletion.
+    ram.delete_role("rabbitmq-access").await.unwrap();
+    let gone = cloud.failure("GetRole", ram.get_role("rabbitmq-access").await);
+    assert_eq!(gone.code(), Some("EntityNotExist.Role"));
+    assert!(gone.is_not_found());
+    ram.delete_policy("mq-access", true).await.unwrap();
+    let gone = cloud.failure(
+        "GetPolicy",
+        ram.get_policy(PolicyType::Custom, "mq-access").await,
+    );
+    assert_eq!(gone.code(), Some("EntityNotExist.Policy"));
+    assert_eq!(gone.kind(), ErrorKind::NotFound);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RAM: users, attachments, login profiles, access keys, password policy
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn ram_users_login_profiles_access_keys_and_password_policy() {
+    let cloud = Cloud::start().await;
+    let root_b = cloud.root(B);
+    let ram = cloud.client.ram(&root_b);
+
+    let user = ram
+        .create_user(&CreateUserRequest {
+            user_name: "app-user".to_string(),
+            display_name: Some("App".to_string()),
+            email: Some("app@example.com".to_string()),
+            mobile_phone: Some("86-18600000000".to_string()),
+            comments: Some("for the app".to_string()),
+        })
+        .await
+        .unwrap();
+    assert!(!user.user_id.is_empty());
+    assert_eq!(user.user_name, "app-user");
+    assert_eq!(user.display_name, "App");
+    let fetched = ram.get_user("app-user").await.unwrap();
+    assert_eq!(fetched.user_id, user.user_id);
+    assert_eq!(fetched.email, "app@example.com");
+    assert_eq!(fetched.mobile_phone, "86-18600000000");
+    assert_eq!(fetched.comments, "for the app");
+
+    let renamed = ram
+        .update_user(&UpdateUserRequest {
+            user_name: "app-user".to_string(),
+            new_user_name: Some("app-user-2".to_string()),
+            new_display_name: Some("App 2".to_string()),
+            new_comments: Some("renamed".to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(renamed.user_id, user.user_id, "a rename keeps the id");
+    assert_eq!(renamed.user_name, "app-user-2");
+    assert_eq!(renamed.display_name, "App 2");
+    assert_eq!(renamed.comments, "renamed");
+    assert_eq!(renamed.email, "app@example.com", "unset fields are kept");
+    let old = cloud.failure("GetUser", ram.get_user("app-user").await);
+    assert_eq!(old.code(), Some("EntityNotExist.User"));
+    let name = "app-user-2";
+
+    // Attachments to a user.
+    ram.attach_policy_to_user(PolicyType::System, "AliyunRAMReadOnlyAccess", name)
+        .await
+        .unwrap();
+    let attached = ram.list_policies_for_user(name).await.unwrap();
+    assert_eq!(attached.len(), 1);
+    assert_eq!(attached[0].policy_name, "AliyunRAMReadOnlyAccess");
+    assert_eq!(attached[0].policy_type, "System");
+    assert!(!attached[0].attach_date.is_empty());
+
+    // Password policy (set through the generic call; the client only reads it).
+    cloud
+        .set_password_policy(
+            B,
+            Service::Ram,
+            &[
+                ("MinimumPasswordLength", "12"),
+                ("RequireNumbers", "true"),
+                ("RequireSymbols", "true"),
+                ("MaxLoginAttemps", "5"),
+                ("HardExpiry", "true"),
+            ],
+        )
+        .await;
+    let password_policy = ram.get_password_policy().await.unwrap();
+    assert_eq!(password_policy.minimum_password_length, 12);
+    assert!(password_policy.require_numbers);
+    assert!(password_policy.require_symbols);
+    assert!(!password_policy.require_uppercase_characters);
+    assert!(password_policy.hard_expiry);
+    assert_eq!(password_policy.max_login_attempts, 5);
+
+    // Login profile.
+    let password = "Str0ng!Passw0rd";
+    cloud.remember(password);
+    let profile = ram
+        .create_login_profile(&LoginProfileRequest {
+            user_name: name.to_string(),
+            password: Some(Sensitive::new(password)),
+            password_reset_required: Some(true),
+            mfa_bind_required: Some(false),
+        })
+        .await
+        .unwrap();
+    assert_eq!(profile.user_name, name);
+    assert!(profile.password_reset_required);
+    assert!(!profile.mfa_bind_required);
+    assert!(!profile.create_date.is_empty());
+    ram.update_login_profile(&LoginProfileRequest {
+        user_name: name.to_string(),
+        password: None,
+        password_reset_required: Some(false),
+        mfa_bind_required: Some(true),
+    })
+    .await
+    .unwrap();
+    let profile = ram.get_login_profile(name).await.unwrap();
+    assert!(!profile.password_reset_required);
+    assert!(profile.mfa_bind_required);
+    ram.delete_login_profile(name).await.unwrap();
+    let gone = cloud.failure("GetLoginProfile", ram.get_login_profile(name).await);
+    assert_eq!(gone.code(), Some("EntityNotExist.User.LoginProfile"));
+
+    // Access keys: created by root for the user, listed by the user itself (no UserName).
+    let first = ram.create_access_key(Some(name)).await.unwrap();
+    let second = ram.create_access_key(Some(name)).await.unwrap();
+    for key in [&first, &second] {
+        cloud.remember(key.access_key_secret.expose());
+        assert!(
+            key.access_key_id.starts_with("LTAI"),
+            "{}",
+            key.access_key_id
+        );
+        assert_eq!(key.status, "Active");
+        assert!(!key.access_key_secret.is_empty());
+        assert!(
+            !format!("{key:?}").contains(key.access_key_secret.expose()),
+            "Debug of an AccessKey hides its secret"
+        );
+    }
+    assert_ne!(first.access_key_id, second.access_key_id);
+    let own =
+        StaticProvider::access_key(first.access_key_id.clone(), first.access_key_secret.clone());
+    let listed = cloud.client.ram(&own).list_access_keys(None).await.unwrap();
+    let mut ids: Vec<&str> = listed.iter().map(|k| k.access_key_id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected = vec![first.access_key_id.as_str(), second.access_key_id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    assert!(listed.iter().all(|k| k.status == "Active"));
+
+    ram.update_access_key(Some(name), &second.access_key_id, AccessKeyStatus::Inactive)
+        .await
+        .unwrap();
+    let listed = ram.list_access_keys(Some(name)).await.unwrap();
+    let status = |id: &str| {
+        listed
+            .iter()
+            .find(|k| k.access_key_id == id)
+            .map(|k| k.status.clone())
+    };
+    assert_eq!(status(&second.access_key_id).as_deref(), Some("Inactive"));
+    assert_eq!(status(&first.access_key_id).as_deref(), Some("Active"));
+    ram.update_access_key(Some(name), &second.access_key_id, AccessKeyStatus::Active)
+        .await
+        .unwrap();
+    ram.delete_access_key(Some(name), &second.access_key_id)
+        .await
+        .unwrap();
+    let listed = ram.list_access_keys(Some(name)).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].access_key_id, first.access_key_id);
+
+    // Clean up in dependency order, then the user is gone.
+    ram.delete_access_key(Some(name), &first.access_key_id)
+        .await
+        .unwrap();
+    ram.detach_policy_from_user(PolicyType::System, "AliyunRAMReadOnlyAccess", name)
+        .await
+        .unwrap();
+    assert!(ram.list_policies_for_user(name).await.unwrap().is_empty());
+    ram.delete_user(name).await.unwrap();
+    let gone = cloud.failure("GetUser", ram.get_user(name).await);
+    assert_eq!(gone.kind(), ErrorKind::NotFound);
+    assert_eq!(gone.http_status(), Some(404));
+}
+
+// ---------------------------------------------------------------------------------------------
+// IMS: default domain, users by principal name, login profile, keys, password policy, tags
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn ims_users_login_profiles_access_keys_password_policy_and_tags() {
+    let cloud = Cloud::start().await;
+    let root_b = cloud.root(B);
+    let ims = cloud.client.ims(&root_b);
+
+    let domain = ims.get_default_domain().await.unwrap();
+    assert_eq!(domain, "account-b.onaliyun.com");
+    let upn = format!("ims-user@{domain}");
+    let owner = Tag::new("ram.alicloud.dev/owner", "c/ns/RamUser/a");
+    let user = ims
+        .create_user(&ims::CreateUserRequest {
+            user_principal_name: upn.clone(),
+            display_name: "IMS User".to_string(),
+            comments: Some("made through IMS".to_string()),
+            email: Some("ims@example.com".to_string()),
+            mobile_phone: None,
+            tags: vec![owner.clone()],
+        })
+        .await
+        .unwrap();
+    assert!(!user.user_id.is_empty());
+    assert_eq!(user.user_principal_name, upn);
+    assert_eq!(user.user_name, "ims-user");
+    assert_eq!(user.display_name, "IMS User");
+    assert_eq!(user.provision_type, "Manual");
+    assert_eq!(user.tags.len(), 1);
+    assert_eq!(
+        (user.tags[0].key.as_str(), user.tags[0].value.as_str()),
+        (owner.key.as_str(), owner.value.as_str())
+    );
+    let by_name = ims
+        .get_user(&UserLookup::PrincipalName(upn.clone()))
+        .await
+        .unwrap();
+    assert_eq!(by_name.user_id, user.user_id);
+    assert_eq!(by_name.comments, "made through IMS");
+    let by_id = ims
+        .get_user(&UserLookup::UserId(user.user_id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(by_id.user_principal_name, upn);
+    let through_ram = cloud
+        .client
+        .ram(&root_b)
+        .get_user("ims-user")
+        .await
+        .unwrap();
+    assert_eq!(
+        through_ram.user_id, user.user_id,
+        "RAM and IMS share one user store"
+    );
+
+    // Password policy with the IMS-only fields.
+    cloud
+        .set_password_policy(
+            B,
+            Service::Ims,
+            &[
+                ("MinimumPasswordLength", "10"),
+                ("RequireUppercaseCharacters", "true"),
+                ("PasswordNotContainUserName", "true"),
+                ("MinimumPasswordDifferentCharacter", "3"),
+            ],
+        )
+        .await;
+    let password_policy = ims.get_password_policy().await.unwrap();
+    assert_eq!(password_policy.minimum_password_length, 10);
+    assert!(password_policy.require_uppercase_characters);
+    assert!(password_policy.password_not_contain_user_name);
+    assert_eq!(password_policy.minimum_password_different_character, 3);
+
+    // Login profile.
+    let password = "Another-Str0ng-One";
+    cloud.remember(password);
+    let profile = ims
+        .create_login_profile(&CreateLoginProfileRequest {
+            user_principal_name: upn.clone(),
+            password: Some(Sensitive::new(password)),
+            password_reset_required: Some(true),
+            mfa_bind_required: Some(false),
+            status: Some("Active".to_string()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(profile.user_principal_name, upn);
+    assert_eq!(profile.status, "Active");
+    assert!(profile.password_reset_required);
+    assert!(!profile.mfa_bind_required);
+    assert_eq!(profile.password_status, "InitialValid");
+    let through_ram = cloud
+        .client
+        .ram(&root_b)
+        .get_login_profile("ims-user")
+        .await
+        .unwrap();
+    assert!(through_ram.password_reset_required);
+
+    // Access keys.
+    let key = ims.create_access_key(Some(&upn)).await.unwrap();
+    cloud.remember(key.access_key_secret.expose());
+    assert_eq!(key.status, "Active");
+    let by_key = ims
+        .get_user(&UserLookup::AccessKeyId(key.access_key_id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(by_key.user_id, user.user_id);
+    let listed = ims.list_access_keys(Some(&upn)).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].access_key_id, key.access_key_id);
+    assert_eq!(listed[0].status, "Active");
+    ims.delete_access_key(Some(&upn), &key.access_key_id)
+        .await
+        .unwrap();
+    assert!(ims.list_access_keys(Some(&upn)).await.unwrap().is_empty());
+
+    // Tags of users.
+    ims.create_user(&ims::CreateUserRequest {
+        user_principal_name: format!("other@{domain}"),
+        display_name: "Other".to_string(),
+        tags: vec![Tag::new("env", "prod")],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    ims.tag_users(std::slice::from_ref(&upn), &[Tag::new("env", "test")])
+        .await
+        .unwrap();
+    let mut pairs: Vec<(String, String, String)> = ims
+        .list_user_tags(std::slice::from_ref(&upn), &[])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.resource_type, "user");
+            (r.resource_id, r.tag_key, r.tag_value)
+        })
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        vec![
+            (user.user_id.clone(), "env".to_string(), "test".to_string()),
+            (user.user_id.clone(), owner.key.clone(), owner.value.clone()),
+        ]
+    );
+    let filtered = ims
+        .list_user_tags(&[], &[Tag::new("env", "prod")])
+        .await
+        .unwrap();
+    assert_eq!(filtered.len(), 1);
+    assert_ne!(filtered[0].resource_id, user.user_id);
+    assert_eq!(filtered[0].tag_value, "prod");
+    let all = ims.list_user_tags(&[], &[]).await.unwrap();
+    assert_eq!(all.len(), 3, "every pair of every user");
+}
