@@ -1001,3 +1001,416 @@ async fn ims_users_login_profiles_access_keys_password_policy_and_tags() {
     let all = ims.list_user_tags(&[], &[]).await.unwrap();
     assert_eq!(all.len(), 3, "every pair of every user");
 }
+
+// ---------------------------------------------------------------------------------------------
+// STS: AssumeRole and the caller identities of root, RAM user and role session
+// ---------------------------------------------------------------------------------------------
+
+/// Account A's role `name` trusting `trust`, with `policies` (system) attached.
+async fn role_in_a(cloud: &Cloud, name: &str, trust: &TrustPolicy, policies: &[&str]) -> String {
+    let root_a = cloud.root(A);
+    let ram = cloud.client.ram(&root_a);
+    let role = ram
+        .create_role(&CreateRoleRequest {
+            role_name: name.to_string(),
+            assume_role_policy_document: trust.to_json(),
+            max_session_duration: Some(7200),
+            ..Default::default()
+        })
+        .await
+        .expect("CreateRole");
+    for policy in policies {
+        ram.attach_policy_to_role(PolicyType::System, policy, name)
+            .await
+            .expect("AttachPolicyToRole");
+    }
+    role.role_id
+}
+
+/// `AssumeRole` with defaults for the optional fields.
+fn assume(role: &str, session: &str) -> AssumeRoleRequest {
+    AssumeRoleRequest {
+        role_arn: role_arn(A, role),
+        role_session_name: session.to_string(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn sts_assume_role_and_caller_identities() {
+    let cloud = Cloud::start().await;
+    let role_id = role_in_a(
+        &cloud,
+        "mq-role",
+        &TrustPolicy::for_accounts(&[B]),
+        &["AliyunRAMReadOnlyAccess"],
+    )
+    .await;
+    let assumer = cloud
+        .user_with_key(B, "assumer", &["AliyunSTSAssumeRoleAccess"])
+        .await;
+    let assumer_id = cloud
+        .client
+        .ram(&cloud.root(B))
+        .get_user("assumer")
+        .await
+        .unwrap()
+        .user_id;
+
+    let root_identity = cloud
+        .client
+        .sts(&cloud.root(B))
+        .get_caller_identity()
+        .await
+        .unwrap();
+    assert_eq!(root_identity.account_id, B);
+    assert_eq!(root_identity.arn, format!("acs:ram::{B}:root"));
+    assert_eq!(root_identity.identity_type, "Account");
+
+    let user_identity = cloud
+        .client
+        .sts(&assumer)
+        .get_caller_identity()
+        .await
+        .unwrap();
+    assert_eq!(user_identity.account_id, B);
+    assert_eq!(user_identity.arn, format!("acs:ram::{B}:user/assumer"));
+    assert_eq!(user_identity.identity_type, "RAMUser");
+    assert_eq!(user_identity.user_id, assumer_id);
+    assert_eq!(user_identity.principal_id, assumer_id);
+
+    let before = jiff::Timestamp::now();
+    let granted = cloud
+        .client
+        .sts(&assumer)
+        .assume_role(&AssumeRoleRequest {
+            duration_seconds: Some(1800),
+            source_identity: Some("alice".to_string()),
+            ..assume("mq-role", "sess-1")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        granted.assumed_role_user.arn,
+        format!("acs:ram::{A}:role/mq-role/sess-1")
+    );
+    assert_eq!(
+        granted.assumed_role_user.assumed_role_id,
+        format!("{role_id}:sess-1")
+    );
+    assert_eq!(granted.source_identity, "alice");
+    assert!(!granted.request_id.is_empty());
+    let credentials = granted.credentials;
+    assert!(credentials.access_key_id.starts_with("STS."));
+    assert!(!credentials.access_key_secret.is_empty());
+    assert!(!credentials.security_token.is_empty());
+    cloud.remember(credentials.access_key_secret.expose());
+    cloud.remember(credentials.security_token.expose());
+    let debug = format!("{credentials:?}");
+    assert!(!debug.contains(credentials.security_token.expose()));
+    assert!(!debug.contains(credentials.access_key_secret.expose()));
+    // 1800 s from the call, reported to the second (loose bounds: the clock only moves on).
+    let expires = credentials.expires_at().expect("Expiration parses");
+    let lifetime = expires.duration_since(before).as_secs();
+    assert!((1700..=1801).contains(&lifetime), "lifetime {lifetime} s");
+
+    let session = StaticProvider::new(credentials.into_credentials()).with_account_id(A);
+    let session_identity = cloud
+        .client
+        .sts(&session)
+        .get_caller_identity()
+        .await
+        .unwrap();
+    assert_eq!(session_identity.account_id, A);
+    assert_eq!(
+        session_identity.arn,
+        format!("acs:ram::{A}:assumed-role/mq-role/sess-1")
+    );
+    assert_eq!(session_identity.identity_type, "AssumedRoleUser");
+    assert_eq!(session_identity.role_id, role_id);
+    assert_eq!(session_identity.principal_id, format!("{role_id}:sess-1"));
+    // The session acts with the role's permissions in account A.
+    let seen = cloud
+        .client
+        .ram(&session)
+        .get_role("mq-role")
+        .await
+        .unwrap();
+    assert_eq!(seen.role_id, role_id);
+
+    // A session policy narrows the role: GetRole only.
+    let narrowed = cloud
+        .client
+        .sts(&assumer)
+        .assume_role(&AssumeRoleRequest {
+            policy: Some(allow(&["ram:GetRole"])),
+            ..assume("mq-role", "narrow")
+        })
+        .await
+        .unwrap();
+    cloud.remember(narrowed.credentials.access_key_secret.expose());
+    cloud.remember(narrowed.credentials.security_token.expose());
+    let narrow = StaticProvider::new(narrowed.credentials.into_credentials());
+    assert!(cloud.client.ram(&narrow).get_role("mq-role").await.is_ok());
+    let denied = cloud.failure(
+        "ListRoles by a narrowed session",
+        cloud.client.ram(&narrow).list_roles().await,
+    );
+    assert_eq!(denied.code(), Some("NoPermission"));
+    assert_eq!(denied.kind(), ErrorKind::AccessDenied);
+
+    // ExternalId condition in the trust policy.
+    role_in_a(
+        &cloud,
+        "guarded",
+        &TrustPolicy::for_accounts(&[B]).external_id("ext-123"),
+        &[],
+    )
+    .await;
+    let guarded = cloud
+        .client
+        .sts(&assumer)
+        .assume_role(&AssumeRoleRequest {
+            external_id: Some("ext-123".to_string()),
+            ..assume("guarded", "with-id")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        guarded.assumed_role_user.arn,
+        format!("acs:ram::{A}:role/guarded/with-id")
+    );
+    assert!(guarded.oidc_token_info.is_none());
+    let refused = cloud.failure(
+        "AssumeRole without the ExternalId",
+        cloud
+            .client
+            .sts(&assumer)
+            .assume_role(&assume("guarded", "without-id"))
+            .await,
+    );
+    assert_eq!(refused.code(), Some("NoPermission"));
+    assert_eq!(refused.http_status(), Some(403));
+}
+
+// ---------------------------------------------------------------------------------------------
+// STS: AssumeRoleWithOIDC (RRSA), anonymous
+// ---------------------------------------------------------------------------------------------
+
+/// A 2048-bit RSA key (PKCS#1 DER, base64) made for this test only; it signs the test's OIDC
+/// tokens and grants nothing anywhere. `ring` verifies and signs RSA but cannot generate RSA
+/// keys, and the emulator accepts RS256 only, so the key is fixed here.
+const OIDC_TEST_KEY: &[&str] = &[
+    "MIIEowIBAAKCAQEA4d1XhiAuU7tQgr7PIf23k2RXh+1Ja+7fbYIFMvIytXH82QtBf8ssB7U2bM3I",
+    "oR2dlpKI3wvPoq6SbnRMLUXGVEQ/zyLhqGXwJGNAn6OV9LjRPoS2cO9RySaULLeiKP+6yeKVvGRz",
+    "qvniwrzNqT7SIm1dHQ5MZNlOz9XyG4vcXp5Ffx/Wt9uw2UAtvkYOBoy19FgefiytYD4m/PEeSoQm",
+    "zqjRY3gDrPT5e9sEgDh0qmJlLsUiAf/BGne6uE1c8S91VVscG/EXNBVeF+W+CIW/pbJPjN09Qxot",
+    "YRY4Zb+C7hWqOb+C4c6tNfoIQoyW0oLV1P3vtblPYz5oqdXuEnUH+wIDAQABAoIBABAENCVXZDGd",
+    "LNO4rX40PFpVWTz9qfaKFTScwxBJIH4Wu961mkrHoN2tuf2eh3BKu1a8GWdHsnekzXl2VxiMGXOh",
+    "oKy9mnw946OQ7jo5IsnHI/9nmyWzCCetdqsdHStZxxMd4Dm1yIYCplPiM5X21cvfLs/VUxGBCheu",
+    "4jZAhWX9d7/drk1tIhzwUKSXkFnrMByAIyhbb2uAKv10xlnpPPGfQXPvjt0iyZ1FbyYEeS8EQZ0i",
+    "7oyqKUUKdI4XFppY9sOnD1ljB3IM8sjs8NcinrSUj+M3A3pTLmHrJSyHEwP60bOAX6SyN41/DDvO",
+    "V4d2rrHWOvW+QcYr5DO1Vx3Z1lECgYEA+mJRXUwZbGmODnEja1Ik8kjUndczqmCPIFCQyZIP2/jW",
+    "9XHGBIiMt943w78IKmiXza6MWaa7zEJR8TypECPu+Kjz8tAcF3xsj3cfWgLQW2HyORx5QGoOypY+",
+    "eXg1PstOiAHJ7Kn8OUThAagyz43aveUOC12bbfzrukFAqRs6GR0CgYEA5u48V4mcBtjP0WW6i7Ug",
+    "4t2N4J7S+nbNCfZjIe5G5EFyD8TWPEkTmpf/erwRcxXBAkor340iNgkwT+9Eac7IC8BRG9SuEBLJ",
+    "HVVlht5oR+vf3U83Xfs8CtouuHIinuUqMdhdHvRU9GqoCtDafpD0369Teqe9ZcO6vD0XQxnFcfcC",
+    "gYEAh8XcvSzQ9Hrgr3AmdsHaiw93TAgwWgl2U12cxdFQjEYJuprxd+/b7rCvqJPkh6qj9sLaFJtX",
+    "ZtHnwVrVio0RvwFPF7JGKW4tKDa+Z37zITqhsNqB3a4lSzHhuti2dtCkSxg9OPqMbTmukcl1lBsm",
+    "LKcS0JL3/9KQuTU9LPY4sPkCgYAqPeHj0VQtHHPHReh9rcA6P3S4ZdUJ47lV3S/9AO0Oy7nlkIfv",
+    "tx5S5QLinIxElPIdTRwBZHuhjsS7mnTVNfH51FAB20GLxyPqrbhIl15T6Z2lidwC4PX2tjpdmuMi",
+    "VaEGRSGji+YOX4QlllahWDqywAtxIEXQ26DI1hPvPkOTuQKBgEfzJLgA+iRWkdsQ2kZ1WFRVipeJ",
+    "eC6vS2FoEPewAwueVx/rc3dT2/nHZlpNPrfC98VFL9SQa9ehuXO7lEWWG0Dgtd4MtmZAcsvmOYG8",
+    "5331AgwnGA1uWKQ+caJvFfjL9G89mMxCnJDg3pHwkdUCzDBjjrAxPofoVPz2ZfSCZZk9",
+];
+
+const OIDC_ISSUER: &str = "https://oidc.test/cluster";
+const OIDC_AUDIENCE: &str = "sts.aliyuncs.com";
+
+fn oidc_provider_arn() -> String {
+    format!("acs:ram::{A}:oidc-provider/test-cluster")
+}
+
+/// Signs RS256 JWTs and describes its key as a JWKS.
+struct OidcIssuer {
+    key: ring::rsa::KeyPair,
+}
+
+impl OidcIssuer {
+    fn new() -> Self {
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(OIDC_TEST_KEY.concat())
+            .expect("test key is base64");
+        Self {
+            key: ring::rsa::KeyPair::from_der(&der).expect("test key is an RSA key"),
+        }
+    }
+
+    fn jwks(&self) -> String {
+        let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(self.key.public());
+        json!({"keys": [{
+            "kty": "RSA", "kid": "test-key", "alg": "RS256", "use": "sig",
+            "n": b64url(&public.n), "e": b64url(&public.e),
+        }]})
+        .to_string()
+    }
+
+    /// A token for `subject` valid from now for `lifetime` seconds (negative: expired).
+    fn token(&self, subject: &str, lifetime: i64) -> String {
+        let now = jiff::Timestamp::now().as_second();
+        let header = b64url(br#"{"alg":"RS256","kid":"test-key","typ":"JWT"}"#);
+        let claims = json!({
+            "iss": OIDC_ISSUER, "sub": subject, "aud": OIDC_AUDIENCE,
+            "iat": now - 60, "exp": now + lifetime,
+        });
+        let payload = b64url(claims.to_string().as_bytes());
+        let signed = format!("{header}.{payload}");
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &ring::rand::SystemRandom::new(),
+                signed.as_bytes(),
+                &mut signature,
+            )
+            .expect("RS256 signing");
+        format!("{signed}.{}", b64url(&signature))
+    }
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test]
+async fn sts_assume_role_with_oidc() {
+    let issuer = OidcIssuer::new();
+    let spec = OidcProviderSpec {
+        arn: oidc_provider_arn(),
+        issuer: OIDC_ISSUER.to_string(),
+        jwks_file: String::new(),
+        client_ids: vec![OIDC_AUDIENCE.to_string()],
+    };
+    let provider = EmulatorOidcProvider::from_jwks(&spec, &issuer.jwks()).expect("JWKS loads");
+    let cloud = Cloud::start_with(1.0, vec![provider]).await;
+    let subject = "system:serviceaccount:apps:worker";
+    let trust = TrustPolicy::new()
+        .principal("Federated", &oidc_provider_arn())
+        .condition("StringEquals", "oidc:aud", &[OIDC_AUDIENCE])
+        .condition("StringEquals", "oidc:sub", &[subject]);
+    let role_id = role_in_a(&cloud, "rrsa-role", &trust, &["AliyunRAMReadOnlyAccess"]).await;
+
+    let token = issuer.token(subject, 3600);
+    cloud.remember(&token);
+    let request = AssumeRoleWithOidcRequest {
+        role_arn: role_arn(A, "rrsa-role"),
+        oidc_provider_arn: oidc_provider_arn(),
+        oidc_token: Sensitive::new(token.clone()),
+        role_session_name: Some("worker".to_string()),
+        duration_seconds: Some(900),
+        policy: None,
+    };
+    assert!(
+        !format!("{request:?}").contains(&token),
+        "Debug hides the token"
+    );
+    let granted = cloud
+        .client
+        .sts_anonymous()
+        .assume_role_with_oidc(&request)
+        .await
+        .unwrap();
+    assert_eq!(
+        granted.assumed_role_user.arn,
+        format!("acs:ram::{A}:role/rrsa-role/worker")
+    );
+    assert_eq!(
+        granted.assumed_role_user.assumed_role_id,
+        format!("{role_id}:worker")
+    );
+    let info = granted.oidc_token_info.clone().expect("OIDCTokenInfo");
+    assert_eq!(info.subject, subject);
+    assert_eq!(info.issuer, OIDC_ISSUER);
+    assert_eq!(info.client_ids, OIDC_AUDIENCE);
+    assert!(!info.expiration_time.is_empty());
+    cloud.remember(granted.credentials.access_key_secret.expose());
+    cloud.remember(granted.credentials.security_token.expose());
+    let session = StaticProvider::new(granted.credentials.into_credentials());
+    let identity = cloud
+        .client
+        .sts(&session)
+        .get_caller_identity()
+        .await
+        .unwrap();
+    assert_eq!(identity.identity_type, "AssumedRoleUser");
+    assert_eq!(
+        identity.arn,
+        format!("acs:ram::{A}:assumed-role/rrsa-role/worker")
+    );
+    assert_eq!(cloud.count("AssumeRoleWithOIDC", "Success").await, 1);
+
+    // Refusals, as the client classifies them.
+    let tampered = {
+        let mut token = issuer.token(subject, 3600);
+        let last = token
+            .pop()
+            .map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
+        token.push(last);
+        token
+    };
+    let other_subject = issuer.token("system:serviceaccount:apps:intruder", 3600);
+    let expired = issuer.token(subject, -120);
+    for token in [&tampered, &other_subject, &expired] {
+        cloud.remember(token);
+    }
+    let with = |token: &str, provider: String| AssumeRoleWithOidcRequest {
+        oidc_token: Sensitive::new(token),
+        oidc_provider_arn: provider,
+        ..request.clone()
+    };
+    let cases = [
+        (
+            "unknown provider",
+            with(&token, format!("acs:ram::{A}:oidc-provider/nobody")),
+            "EntityNotExist.OIDCProvider",
+            ErrorKind::NotFound,
+            404,
+        ),
+        (
+            "bad signature",
+            with(&tampered, oidc_provider_arn()),
+            "AuthenticationFail.OIDCToken.Invalid",
+            ErrorKind::Other,
+            400,
+        ),
+        (
+            "expired token",
+            with(&expired, oidc_provider_arn()),
+            "AuthenticationFail.OIDCToken.Expired",
+            ErrorKind::Other,
+            400,
+        ),
+        (
+            "subject not trusted",
+            with(&other_subject, oidc_provider_arn()),
+            "NoPermission",
+            ErrorKind::AccessDenied,
+            403,
+        ),
+    ];
+    for (what, request, code, kind, status) in cases {
+        let error = cloud.failure(
+            what,
+            cloud
+                .client
+                .sts_anonymous()
+                .assume_role_with_oidc(&request)
+                .await,
+        );
+        assert_eq!(error.code(), Some(code), "{what}: {error}");
+        assert_eq!(error.kind(), kind, "{what}: {error}");
+        assert_eq!(error.http_status(), Some(status), "{what}: {error}");
+    }
+}
