@@ -1414,3 +1414,1059 @@ async fn sts_assume_role_with_oidc() {
         assert_eq!(error.http_status(), Some(status), "{what}: {error}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Error codes of the operations, as the client classifies them
+// ---------------------------------------------------------------------------------------------
+
+/// Rows of expected errors; every mismatch is collected and reported at the end.
+struct Table<'c> {
+    cloud: &'c Cloud,
+    rows: usize,
+    failures: Vec<String>,
+}
+
+impl<'c> Table<'c> {
+    fn new(cloud: &'c Cloud) -> Self {
+        Self {
+            cloud,
+            rows: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    fn row<T: std::fmt::Debug>(
+        &mut self,
+        what: &str,
+        result: Result<T, Error>,
+        code: &str,
+        kind: ErrorKind,
+        status: u16,
+    ) {
+        self.rows += 1;
+        let error = match result {
+            Ok(value) => {
+                self.failures
+                    .push(format!("{what}: expected {code}, succeeded: {value:?}"));
+                return;
+            }
+            Err(error) => error,
+        };
+        self.cloud.assert_secret_free(&error);
+        if error.code() != Some(code) || error.kind() != kind || error.http_status() != Some(status)
+        {
+            self.failures.push(format!(
+                "{what}: expected {code} / {kind:?} / {status}, got {:?} / {:?} / {:?} ({error})",
+                error.code(),
+                error.kind(),
+                error.http_status()
+            ));
+        }
+        if error.request_id().is_none() || error.action().is_empty() {
+            self.failures
+                .push(format!("{what}: no RequestId or action in {error:?}"));
+        }
+        if error.is_retryable() {
+            self.failures
+                .push(format!("{what}: {code} must not be retryable"));
+        }
+    }
+
+    fn finish(self, at_least: usize) {
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} rows failed:\n{}",
+            self.failures.len(),
+            self.rows,
+            self.failures.join("\n")
+        );
+        assert!(self.rows >= at_least, "only {} rows ran", self.rows);
+    }
+}
+
+use ErrorKind::{AccessDenied, AlreadyExists, Conflict, InvalidParameter, LimitExceeded, NotFound};
+
+fn tags(count: usize, prefix: &str) -> Vec<Tag> {
+    (0..count)
+        .map(|i| Tag::new(format!("{prefix}{i}"), "v"))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_error_code_of_the_operations_through_the_client() {
+    let cloud = Cloud::start().await;
+    let mut t = Table::new(&cloud);
+    let (root_a, root_b) = (cloud.root(A), cloud.root(B));
+    let (ram_a, ram_b, ims_b) = (
+        cloud.client.ram(&root_a),
+        cloud.client.ram(&root_b),
+        cloud.client.ims(&root_b),
+    );
+    let trust = TrustPolicy::for_accounts(&[B]).to_json();
+    let role = |name: &str| CreateRoleRequest {
+        role_name: name.to_string(),
+        assume_role_policy_document: trust.clone(),
+        ..Default::default()
+    };
+    let policy = |name: &str| CreatePolicyRequest {
+        policy_name: name.to_string(),
+        policy_document: allow(&["amqp:*"]),
+        ..Default::default()
+    };
+    let version = |name: &str, document: String| CreatePolicyVersionRequest {
+        policy_name: name.to_string(),
+        policy_document: document,
+        set_as_default: false,
+        rotate_strategy: RotateStrategy::None,
+    };
+    let user = |name: &str| CreateUserRequest {
+        user_name: name.to_string(),
+        ..Default::default()
+    };
+    let profile = |name: &str, password: Option<&str>| LoginProfileRequest {
+        user_name: name.to_string(),
+        password: password.map(Sensitive::new),
+        ..Default::default()
+    };
+
+    // Account A: role r1 with policy p1 attached and one tag; policy p5 with five versions.
+    ram_a
+        .create_role(&CreateRoleRequest {
+            tags: vec![Tag::new("team", "mq")],
+            ..role("r1")
+        })
+        .await
+        .unwrap();
+    ram_a.create_policy(&policy("p1")).await.unwrap();
+    ram_a
+        .attach_policy_to_role(PolicyType::Custom, "p1", "r1")
+        .await
+        .unwrap();
+    ram_a.create_policy(&policy("p5")).await.unwrap();
+    for _ in 2..=5 {
+        ram_a
+            .create_policy_version(&version("p5", allow(&["amqp:Get*"])))
+            .await
+            .unwrap();
+    }
+
+    // ---- roles ----
+    t.row(
+        "CreateRole twice",
+        ram_a.create_role(&role("r1")).await,
+        "EntityAlreadyExists.Role",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "GetRole missing",
+        ram_a.get_role("nope").await,
+        "EntityNotExist.Role",
+        NotFound,
+        404,
+    );
+    t.row(
+        "UpdateRole missing",
+        ram_a
+            .update_role(&UpdateRoleRequest {
+                role_name: "nope".to_string(),
+                new_description: Some("x".to_string()),
+                ..Default::default()
+            })
+            .await,
+        "EntityNotExist.Role",
+        NotFound,
+        404,
+    );
+    t.row(
+        "DeleteRole missing",
+        ram_a.delete_role("nope").await,
+        "EntityNotExist.Role",
+        NotFound,
+        404,
+    );
+    t.row(
+        "DeleteRole with a policy attached",
+        ram_a.delete_role("r1").await,
+        "DeleteConflict.Role.Policy",
+        Conflict,
+        409,
+    );
+    t.row(
+        "ListPoliciesForRole missing",
+        ram_a.list_policies_for_role("nope").await,
+        "EntityNotExist.Role",
+        NotFound,
+        404,
+    );
+    t.row(
+        "AttachPolicyToRole twice",
+        ram_a
+            .attach_policy_to_role(PolicyType::Custom, "p1", "r1")
+            .await,
+        "EntityAlreadyExists.Role.Policy",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "AttachPolicyToRole missing policy",
+        ram_a
+            .attach_policy_to_role(PolicyType::Custom, "nope", "r1")
+            .await,
+        "EntityNotExist.Policy",
+        NotFound,
+        404,
+    );
+    t.row(
+        "AttachPolicyToRole missing system policy",
+        ram_a
+            .attach_policy_to_role(PolicyType::System, "NoSuchAccess", "r1")
+            .await,
+        "EntityNotExist.Policy",
+        NotFound,
+        404,
+    );
+    t.row(
+        "AttachPolicyToRole missing role",
+        ram_a
+            .attach_policy_to_role(PolicyType::Custom, "p1", "nope")
+            .await,
+        "EntityNotExist.Role",
+        NotFound,
+        404,
+    );
+    t.row(
+        "DetachPolicyFromRole not attached",
+        ram_a
+            .detach_policy_from_role(PolicyType::System, "AliyunAMQPFullAccess", "r1")
+            .await,
+        "EntityNotExist.Role.Policy",
+        NotFound,
+        404,
+    );
+    t.row(
+        "CreateRole invalid name",
+        ram_a.create_role(&role("bad name!")).await,
+        "InvalidParameter.RoleName.InvalidChars",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "CreateRole long name",
+        ram_a.create_role(&role(&"r".repeat(65))).await,
+        "InvalidParameter.RoleName.Length",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "CreateRole MaxSessionDuration 100",
+        ram_a
+            .create_role(&CreateRoleRequest {
+                max_session_duration: Some(100),
+                ..role("r2")
+            })
+            .await,
+        "InvalidParameter.MaxSessionDuration",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "UpdateRole NewMaxSessionDuration 50000",
+        ram_a
+            .update_role(&UpdateRoleRequest {
+                role_name: "r1".to_string(),
+                new_max_session_duration: Some(50000),
+                ..Default::default()
+            })
+            .await,
+        "InvalidParameter.NewMaxSessionDuration",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "CreateRole trust policy not JSON",
+        ram_a
+            .create_role(&CreateRoleRequest {
+                assume_role_policy_document: "{not json".to_string(),
+                ..role("r2")
+            })
+            .await,
+        "MalformedPolicyDocument",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "CreateRole trust policy without Principal",
+        ram_a
+            .create_role(&CreateRoleRequest {
+                assume_role_policy_document: allow(&["sts:AssumeRole"]),
+                ..role("r2")
+            })
+            .await,
+        "MalformedPolicyDocument",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "UpdateRole malformed trust policy",
+        ram_a
+            .update_role(&UpdateRoleRequest {
+                role_name: "r1".to_string(),
+                new_assume_role_policy_document: Some("[]".to_string()),
+                ..Default::default()
+            })
+            .await,
+        "MalformedPolicyDocument",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "CreateRole 21 tags",
+        ram_a
+            .create_role(&CreateRoleRequest {
+                tags: tags(21, "k"),
+                ..role("r2")
+            })
+            .await,
+        "InvalidParameter.Tag.Size",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "CreateRole reserved tag key",
+        ram_a
+            .create_role(&CreateRoleRequest {
+                tags: vec![Tag::new("acs:owner", "x")],
+                ..role("r2")
+            })
+            .await,
+        "InvalidParameter.Tag.Key",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "TagResources past 20 tags",
+        ram_a
+            .tag_resources(
+                TagResourceType::Role,
+                &["r1".to_string()],
+                &tags(20, "more"),
+            )
+            .await,
+        "LimitExceeded.Tag",
+        LimitExceeded,
+        409,
+    );
+    t.row(
+        "TagResources missing role",
+        ram_a
+            .tag_resources(TagResourceType::Role, &["nope".to_string()], &tags(1, "k"))
+            .await,
+        "EntityNotExist.Role",
+        NotFound,
+        404,
+    );
+    t.row(
+        "UntagResources missing policy",
+        ram_a
+            .untag_resources(TagResourceType::Policy, &["nope".to_string()], &[])
+            .await,
+        "EntityNotExist.Policy",
+        NotFound,
+        404,
+    );
+    ram_a.create_role(&role("r-many")).await.unwrap();
+    for index in 0..10 {
+        let name = format!("many-{index}");
+        ram_a.create_policy(&policy(&name)).await.unwrap();
+        ram_a
+            .attach_policy_to_role(PolicyType::Custom, &name, "r-many")
+            .await
+            .unwrap();
+    }
+    t.row(
+        "AttachPolicyToRole an 11th custom policy",
+        ram_a
+            .attach_policy_to_role(PolicyType::Custom, "p1", "r-many")
+            .await,
+        "LimitExceeded.Role.Policy",
+        LimitExceeded,
+        409,
+    );
+
+    // ---- policies ----
+    t.row(
+        "CreatePolicy twice",
+        ram_a.create_policy(&policy("p1")).await,
+        "EntityAlreadyExists.Policy",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "CreatePolicy named like a system policy",
+        ram_a.create_policy(&policy("AdministratorAccess")).await,
+        "EntityAlreadyExists.Policy",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "CreatePolicy invalid name",
+        ram_a.create_policy(&policy("bad_name")).await,
+        "InvalidParameter.PolicyName.InvalidChars",
+        InvalidParameter,
+        400,
+    );
+    t.row("CreatePolicy malformed document", ram_a.create_policy(&CreatePolicyRequest {
+            policy_document: r#"{"Version":"1","Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}"#.to_string(),
+            ..policy("p2") }).await,
+        "MalformedPolicyDocument", InvalidParameter, 400);
+    t.row(
+        "CreatePolicy oversized document",
+        ram_a
+            .create_policy(&CreatePolicyRequest {
+                policy_document: allow(&[&format!("amqp:{}", "x".repeat(6200))]),
+                ..policy("p2")
+            })
+            .await,
+        "InvalidParameter.PolicyDocument.Length",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "GetPolicy missing custom",
+        ram_a.get_policy(PolicyType::Custom, "nope").await,
+        "EntityNotExist.Policy",
+        NotFound,
+        404,
+    );
+    t.row(
+        "GetPolicy missing system",
+        ram_a.get_policy(PolicyType::System, "NoSuchAccess").await,
+        "EntityNotExist.Policy",
+        NotFound,
+        404,
+    );
+    t.row(
+        "ListPolicyVersions missing",
+        ram_a.list_policy_versions(PolicyType::Custom, "nope").await,
+        "EntityNotExist.Policy",
+        NotFound,
+        404,
+    );
+    t.row(
+        "CreatePolicyVersion a sixth",
+        ram_a
+            .create_policy_version(&version("p5", allow(&["amqp:List*"])))
+            .await,
+        "LimitExceeded.Policy.Version",
+        LimitExceeded,
+        409,
+    );
+    t.row(
+        "CreatePolicyVersion missing policy",
+        ram_a
+            .create_policy_version(&version("nope", allow(&["amqp:*"])))
+            .await,
+        "EntityNotExist.Policy",
+        NotFound,
+        404,
+    );
+    t.row(
+        "CreatePolicyVersion malformed",
+        ram_a
+            .create_policy_version(&version("p1", "{}".to_string()))
+            .await,
+        "MalformedPolicyDocument",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "DeletePolicyVersion the default",
+        ram_a.delete_policy_version("p5", "v1").await,
+        "DeleteConflict.Policy.Version.Default",
+        Conflict,
+        409,
+    );
+    t.row(
+        "DeletePolicyVersion missing",
+        ram_a.delete_policy_version("p5", "v9").await,
+        "EntityNotExist.Policy.Version",
+        NotFound,
+        404,
+    );
+    t.row(
+        "DeletePolicy with versions, not cascading",
+        ram_a.delete_policy("p5", false).await,
+        "DeleteConflict.Policy.Version",
+        Conflict,
+        409,
+    );
+    t.row(
+        "DeletePolicy attached to a role",
+        ram_a.delete_policy("p1", true).await,
+        "DeleteConflict.Policy.Role",
+        Conflict,
+        409,
+    );
+    t.row(
+        "DeletePolicy missing",
+        ram_a.delete_policy("nope", false).await,
+        "EntityNotExist.Policy",
+        NotFound,
+        404,
+    );
+
+    // ---- users (account B) ----
+    ram_b.create_user(&user("u1")).await.unwrap();
+    ram_b.create_policy(&policy("pu")).await.unwrap();
+    ram_b
+        .attach_policy_to_user(PolicyType::Custom, "pu", "u1")
+        .await
+        .unwrap();
+    ram_b.create_user(&user("u2")).await.unwrap();
+    for _ in 0..2 {
+        let key = ram_b.create_access_key(Some("u2")).await.unwrap();
+        cloud.remember(key.access_key_secret.expose());
+    }
+    ram_b.create_user(&user("u3")).await.unwrap();
+    cloud.remember("Good-Passw0rd!");
+    ram_b
+        .create_login_profile(&profile("u3", Some("Good-Passw0rd!")))
+        .await
+        .unwrap();
+    cloud
+        .set_password_policy(
+            B,
+            Service::Ram,
+            &[("MinimumPasswordLength", "10"), ("RequireSymbols", "true")],
+        )
+        .await;
+    for weak in ["short", "longbutnosymbols"] {
+        cloud.remember(weak);
+    }
+
+    t.row(
+        "CreateUser twice",
+        ram_b.create_user(&user("u1")).await,
+        "EntityAlreadyExists.User",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "CreateUser invalid name",
+        ram_b.create_user(&user("bad name")).await,
+        "InvalidParameter.UserName.InvalidChars",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "GetUser missing",
+        ram_b.get_user("nope").await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "UpdateUser rename onto another user",
+        ram_b
+            .update_user(&UpdateUserRequest {
+                user_name: "u1".to_string(),
+                new_user_name: Some("u2".to_string()),
+                ..Default::default()
+            })
+            .await,
+        "EntityAlreadyExists.User",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "UpdateUser missing",
+        ram_b
+            .update_user(&UpdateUserRequest {
+                user_name: "nope".to_string(),
+                new_comments: Some("x".to_string()),
+                ..Default::default()
+            })
+            .await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "DeleteUser with a policy",
+        ram_b.delete_user("u1").await,
+        "DeleteConflict.User.Policy",
+        Conflict,
+        409,
+    );
+    t.row(
+        "DeleteUser with access keys",
+        ram_b.delete_user("u2").await,
+        "DeleteConflict.User.AccessKey",
+        Conflict,
+        409,
+    );
+    t.row(
+        "DeleteUser with a login profile",
+        ram_b.delete_user("u3").await,
+        "DeleteConflict.User.LoginProfile",
+        Conflict,
+        409,
+    );
+    t.row(
+        "DeleteUser missing",
+        ram_b.delete_user("nope").await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "DeletePolicy attached to a user",
+        ram_b.delete_policy("pu", true).await,
+        "DeleteConflict.Policy.User",
+        Conflict,
+        409,
+    );
+    t.row(
+        "AttachPolicyToUser twice",
+        ram_b
+            .attach_policy_to_user(PolicyType::Custom, "pu", "u1")
+            .await,
+        "EntityAlreadyExists.User.Policy",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "AttachPolicyToUser missing user",
+        ram_b
+            .attach_policy_to_user(PolicyType::Custom, "pu", "nope")
+            .await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "DetachPolicyFromUser not attached",
+        ram_b
+            .detach_policy_from_user(PolicyType::System, "AliyunRAMFullAccess", "u1")
+            .await,
+        "EntityNotExist.User.Policy",
+        NotFound,
+        404,
+    );
+    t.row(
+        "ListPoliciesForUser missing",
+        ram_b.list_policies_for_user("nope").await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "CreateLoginProfile twice",
+        ram_b
+            .create_login_profile(&profile("u3", Some("Good-Passw0rd!")))
+            .await,
+        "EntityAlreadyExists.User.LoginProfile",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "CreateLoginProfile too short",
+        ram_b
+            .create_login_profile(&profile("u1", Some("short")))
+            .await,
+        "InvalidParameter.Password.TooWeak",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "CreateLoginProfile without a symbol",
+        ram_b
+            .create_login_profile(&profile("u1", Some("longbutnosymbols")))
+            .await,
+        "InvalidParameter.Password.TooWeak",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "UpdateLoginProfile weak password",
+        ram_b
+            .update_login_profile(&profile("u3", Some("short")))
+            .await,
+        "InvalidParameter.Password.TooWeak",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "CreateLoginProfile without a password",
+        ram_b.create_login_profile(&profile("u1", None)).await,
+        "MissingPassword",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "CreateLoginProfile missing user",
+        ram_b
+            .create_login_profile(&profile("nope", Some("Good-Passw0rd!")))
+            .await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "GetLoginProfile none",
+        ram_b.get_login_profile("u2").await,
+        "EntityNotExist.User.LoginProfile",
+        NotFound,
+        404,
+    );
+    t.row(
+        "UpdateLoginProfile none",
+        ram_b
+            .update_login_profile(&LoginProfileRequest {
+                user_name: "u2".to_string(),
+                mfa_bind_required: Some(true),
+                ..Default::default()
+            })
+            .await,
+        "EntityNotExist.User.LoginProfile",
+        NotFound,
+        404,
+    );
+    t.row(
+        "DeleteLoginProfile none",
+        ram_b.delete_login_profile("u2").await,
+        "EntityNotExist.User.LoginProfile",
+        NotFound,
+        404,
+    );
+    t.row(
+        "CreateAccessKey a third",
+        ram_b.create_access_key(Some("u2")).await,
+        "LimitExceeded.User.AccessKey",
+        LimitExceeded,
+        409,
+    );
+    t.row(
+        "CreateAccessKey missing user",
+        ram_b.create_access_key(Some("nope")).await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "CreateAccessKey by root without UserName",
+        ram_b.create_access_key(None).await,
+        "MissingUserName",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "UpdateAccessKey missing key",
+        ram_b
+            .update_access_key(
+                Some("u2"),
+                "LTAI5tNoSuchKey000000",
+                AccessKeyStatus::Inactive,
+            )
+            .await,
+        "EntityNotExist.User.AccessKey",
+        NotFound,
+        404,
+    );
+    t.row(
+        "DeleteAccessKey missing key",
+        ram_b
+            .delete_access_key(Some("u2"), "LTAI5tNoSuchKey000000")
+            .await,
+        "EntityNotExist.User.AccessKey",
+        NotFound,
+        404,
+    );
+    t.row(
+        "ListAccessKeys missing user",
+        ram_b.list_access_keys(Some("nope")).await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+
+    // ---- IMS ----
+    let domain = ims_b.get_default_domain().await.unwrap();
+    let ims_user = |upn: String| ims::CreateUserRequest {
+        user_principal_name: upn,
+        display_name: "IMS".to_string(),
+        ..Default::default()
+    };
+    let ims_profile =
+        |upn: String, password: &str, status: Option<&str>| CreateLoginProfileRequest {
+            user_principal_name: upn,
+            password: Some(Sensitive::new(password)),
+            status: status.map(str::to_string),
+            ..Default::default()
+        };
+    t.row(
+        "IMS CreateUser in another domain",
+        ims_b
+            .create_user(&ims_user("x@account-a.onaliyun.com".to_string()))
+            .await,
+        "InvalidParameter.UserPrincipalName",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "IMS CreateUser twice",
+        ims_b.create_user(&ims_user(format!("u1@{domain}"))).await,
+        "EntityAlreadyExists.User",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "IMS CreateUser 21 tags",
+        ims_b
+            .create_user(&ims::CreateUserRequest {
+                tags: tags(21, "k"),
+                ..ims_user(format!("tagged@{domain}"))
+            })
+            .await,
+        "InvalidParameter.Tag.Size",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "IMS GetUser missing",
+        ims_b
+            .get_user(&UserLookup::PrincipalName(format!("nope@{domain}")))
+            .await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "IMS GetUser unknown id",
+        ims_b.get_user(&UserLookup::UserId("1".to_string())).await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "IMS CreateLoginProfile weak password",
+        ims_b
+            .create_login_profile(&ims_profile(format!("u1@{domain}"), "short", None))
+            .await,
+        "InvalidParameter.Password.TooWeak",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "IMS CreateLoginProfile bad status",
+        ims_b
+            .create_login_profile(&ims_profile(
+                format!("u1@{domain}"),
+                "Good-Passw0rd!",
+                Some("Bogus"),
+            ))
+            .await,
+        "InvalidParameter.Status",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "IMS CreateLoginProfile twice",
+        ims_b
+            .create_login_profile(&ims_profile(format!("u3@{domain}"), "Good-Passw0rd!", None))
+            .await,
+        "EntityAlreadyExists.User.LoginProfile",
+        AlreadyExists,
+        409,
+    );
+    t.row(
+        "IMS CreateAccessKey a third",
+        ims_b.create_access_key(Some(&format!("u2@{domain}"))).await,
+        "LimitExceeded.User.AccessKey",
+        LimitExceeded,
+        409,
+    );
+    t.row(
+        "IMS ListAccessKeys missing user",
+        ims_b
+            .list_access_keys(Some(&format!("nope@{domain}")))
+            .await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "IMS DeleteAccessKey missing key",
+        ims_b
+            .delete_access_key(Some(&format!("u2@{domain}")), "LTAI5tNoSuchKey000000")
+            .await,
+        "EntityNotExist.User.AccessKey",
+        NotFound,
+        404,
+    );
+    t.row(
+        "IMS TagResources missing user",
+        ims_b
+            .tag_users(&[format!("nope@{domain}")], &tags(1, "k"))
+            .await,
+        "EntityNotExist.User",
+        NotFound,
+        404,
+    );
+    t.row(
+        "IMS TagResources reserved key",
+        ims_b
+            .tag_users(&[format!("u1@{domain}")], &[Tag::new("aliyun-x", "v")])
+            .await,
+        "InvalidParameter.Tag.Key",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "IMS TagResources without tags",
+        ims_b.tag_users(&[format!("u1@{domain}")], &[]).await,
+        "MissingTag",
+        InvalidParameter,
+        400,
+    );
+
+    // ---- STS and permissions ----
+    let assumer = cloud
+        .user_with_key(B, "assumer", &["AliyunSTSAssumeRoleAccess"])
+        .await;
+    let bare = cloud.user_with_key(B, "bare", &[]).await;
+    let stranger = cloud
+        .user_with_key(C, "stranger", &["AliyunSTSAssumeRoleAccess"])
+        .await;
+    let sts = cloud.client.sts(&assumer);
+    t.row(
+        "AssumeRole DurationSeconds 100",
+        sts.assume_role(&AssumeRoleRequest {
+            duration_seconds: Some(100),
+            ..assume("r1", "sess")
+        })
+        .await,
+        "InvalidParameter.DurationSeconds",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "AssumeRole DurationSeconds above the role's maximum",
+        sts.assume_role(&AssumeRoleRequest {
+            duration_seconds: Some(7200),
+            ..assume("r1", "sess")
+        })
+        .await,
+        "InvalidParameter.DurationSeconds",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "AssumeRole one-letter session name",
+        sts.assume_role(&assume("r1", "s")).await,
+        "InvalidParameter.RoleSessionName",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "AssumeRole not an ARN",
+        sts.assume_role(&AssumeRoleRequest {
+            role_arn: "r1".to_string(),
+            ..assume("r1", "sess")
+        })
+        .await,
+        "InvalidParameter.RoleArn",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "AssumeRole malformed session policy",
+        sts.assume_role(&AssumeRoleRequest {
+            policy: Some("{".to_string()),
+            ..assume("r1", "sess")
+        })
+        .await,
+        "InvalidParameter.PolicyGrammar",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "AssumeRole invalid ExternalId",
+        sts.assume_role(&AssumeRoleRequest {
+            external_id: Some("x".to_string()),
+            ..assume("r1", "sess")
+        })
+        .await,
+        "InvalidParameter.ExternalId",
+        InvalidParameter,
+        400,
+    );
+    t.row(
+        "AssumeRole missing role",
+        sts.assume_role(&assume("nope", "sess")).await,
+        "EntityNotExist.Role",
+        NotFound,
+        404,
+    );
+    t.row(
+        "AssumeRole by a root key",
+        cloud
+            .client
+            .sts(&root_b)
+            .assume_role(&assume("r1", "sess"))
+            .await,
+        "NoPermission",
+        AccessDenied,
+        403,
+    );
+    t.row(
+        "AssumeRole by an untrusted account",
+        cloud
+            .client
+            .sts(&stranger)
+            .assume_role(&assume("r1", "sess"))
+            .await,
+        "NoPermission",
+        AccessDenied,
+        403,
+    );
+    t.row(
+        "AssumeRole without sts:AssumeRole",
+        cloud
+            .client
+            .sts(&bare)
+            .assume_role(&assume("r1", "sess"))
+            .await,
+        "NoPermission",
+        AccessDenied,
+        403,
+    );
+    t.row(
+        "RAM call without a RAM permission",
+        cloud.client.ram(&bare).get_user("bare").await,
+        "NoPermission",
+        AccessDenied,
+        403,
+    );
+    t.row(
+        "IMS call without a RAM permission",
+        cloud.client.ims(&bare).get_default_domain().await,
+        "NoPermission",
+        AccessDenied,
+        403,
+    );
+    let granted = sts.assume_role(&assume("r1", "sess")).await.unwrap();
+    cloud.remember(granted.credentials.access_key_secret.expose());
+    cloud.remember(granted.credentials.security_token.expose());
+    let session = StaticProvider::new(granted.credentials.into_credentials());
+    t.row(
+        "RAM call by a session of a role without permissions",
+        cloud.client.ram(&session).list_roles().await,
+        "NoPermission",
+        AccessDenied,
+        403,
+    );
+
+    t.finish(90);
+}
