@@ -2470,3 +2470,485 @@ async fn every_error_code_of_the_operations_through_the_client() {
 
     t.finish(90);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Authentication: unknown, disabled and wrong keys; STS tokens; expiry and refresh
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn authentication_errors_through_the_client() {
+    let cloud = Cloud::start().await;
+    role_in_a(&cloud, "r1", &TrustPolicy::for_accounts(&[B]), &[]).await;
+    let user = cloud
+        .user_with_key(B, "keyed", &["AliyunSTSAssumeRoleAccess"])
+        .await;
+    let user_credentials = user.credentials().await.unwrap();
+    let user_key = user_credentials.access_key_id.clone();
+    let granted = cloud
+        .client
+        .sts(&user)
+        .assume_role(&assume("r1", "sess"))
+        .await
+        .unwrap();
+    let sts = granted.credentials;
+    cloud.remember(sts.access_key_secret.expose());
+    cloud.remember(sts.security_token.expose());
+    let root_b = cloud.root(B);
+    let root_key = root_b.credentials().await.unwrap().access_key_id;
+    let wrong_secret = "definitely-not-the-secret-0123456789";
+    let wrong_token = "CAIS-not-the-token-0123456789abcdef";
+    cloud.remember(wrong_secret);
+    cloud.remember(wrong_token);
+
+    // A second key of the user, disabled.
+    let ram_b = cloud.client.ram(&root_b);
+    let disabled = ram_b.create_access_key(Some("keyed")).await.unwrap();
+    cloud.remember(disabled.access_key_secret.expose());
+    ram_b
+        .update_access_key(
+            Some("keyed"),
+            &disabled.access_key_id,
+            AccessKeyStatus::Inactive,
+        )
+        .await
+        .unwrap();
+    // A key that existed once: created for another user, then deleted.
+    ram_b
+        .create_user(&CreateUserRequest {
+            user_name: "gone".to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let deleted = ram_b.create_access_key(Some("gone")).await.unwrap();
+    cloud.remember(deleted.access_key_secret.expose());
+    ram_b
+        .delete_access_key(Some("gone"), &deleted.access_key_id)
+        .await
+        .unwrap();
+
+    let cases: Vec<(&str, Credentials, &str, ErrorKind, u16)> = vec![
+        (
+            "unknown key id",
+            Credentials::access_key("LTAI5tNoSuchKey000000", wrong_secret),
+            "InvalidAccessKeyId.NotFound",
+            ErrorKind::CredentialsInvalid,
+            404,
+        ),
+        (
+            "deleted key",
+            Credentials::access_key(
+                deleted.access_key_id.clone(),
+                deleted.access_key_secret.clone(),
+            ),
+            "InvalidAccessKeyId.NotFound",
+            ErrorKind::CredentialsInvalid,
+            404,
+        ),
+        (
+            "disabled key",
+            Credentials::access_key(
+                disabled.access_key_id.clone(),
+                disabled.access_key_secret.clone(),
+            ),
+            "InvalidAccessKeyId.Inactive",
+            ErrorKind::CredentialsInvalid,
+            400,
+        ),
+        (
+            "root key, wrong secret",
+            Credentials::access_key(root_key.clone(), wrong_secret),
+            "SignatureDoesNotMatch",
+            ErrorKind::SignatureMismatch,
+            400,
+        ),
+        (
+            "user key, wrong secret",
+            Credentials::access_key(user_key.clone(), wrong_secret),
+            "SignatureDoesNotMatch",
+            ErrorKind::SignatureMismatch,
+            400,
+        ),
+        (
+            "STS key, wrong secret",
+            Credentials::sts(
+                sts.access_key_id.clone(),
+                wrong_secret,
+                sts.security_token.clone(),
+                None,
+            ),
+            "SignatureDoesNotMatch",
+            ErrorKind::SignatureMismatch,
+            400,
+        ),
+        (
+            "STS key, wrong token",
+            Credentials::sts(
+                sts.access_key_id.clone(),
+                sts.access_key_secret.clone(),
+                wrong_token,
+                None,
+            ),
+            "InvalidSecurityToken.MismatchWithAccessKey",
+            ErrorKind::CredentialsInvalid,
+            400,
+        ),
+        (
+            "STS key without its token",
+            Credentials::access_key(sts.access_key_id.clone(), sts.access_key_secret.clone()),
+            "MissingSecurityToken",
+            ErrorKind::CredentialsInvalid,
+            400,
+        ),
+        (
+            "permanent key with a token",
+            Credentials::sts(
+                user_key.clone(),
+                user_credentials.access_key_secret.clone(),
+                sts.security_token.clone(),
+                None,
+            ),
+            "InvalidSecurityToken.MismatchWithAccessKey",
+            ErrorKind::CredentialsInvalid,
+            400,
+        ),
+    ];
+    let mut table = Table::new(&cloud);
+    for (what, credentials, code, kind, status) in cases {
+        let provider = StaticProvider::new(credentials);
+        table.row(
+            &format!("{what} (STS)"),
+            cloud.client.sts(&provider).get_caller_identity().await,
+            code,
+            kind,
+            status,
+        );
+        table.row(
+            &format!("{what} (RAM)"),
+            cloud.client.ram(&provider).get_role("r1").await,
+            code,
+            kind,
+            status,
+        );
+        table.row(
+            &format!("{what} (IMS)"),
+            cloud.client.ims(&provider).get_default_domain().await,
+            code,
+            kind,
+            status,
+        );
+        if code == "SignatureDoesNotMatch" {
+            // The service echoes its string to sign (with the token); the client drops it.
+            let error = cloud
+                .client
+                .sts(&provider)
+                .get_caller_identity()
+                .await
+                .unwrap_err();
+            assert!(
+                error
+                    .message()
+                    .ends_with("server string to sign is:[REDACTED]"),
+                "{what}: {}",
+                error.message()
+            );
+        }
+    }
+    table.finish(27);
+}
+
+/// STS credentials that are fetched again with `AssumeRole` after the client invalidates
+/// them, the way a refreshing provider behaves.
+struct Refreshing<'c> {
+    client: &'c Client,
+    assumer: StaticProvider,
+    current: Mutex<Option<Credentials>>,
+    fetches: AtomicU32,
+}
+
+impl std::fmt::Debug for Refreshing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Refreshing")
+    }
+}
+
+impl CredentialsProvider for Refreshing<'_> {
+    fn credentials(&self) -> BoxFuture<'_, Result<Credentials, Error>> {
+        Box::pin(async move {
+            if let Some(current) = self.current.lock().unwrap().clone() {
+                return Ok(current);
+            }
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let fresh = self
+                .client
+                .sts(&self.assumer)
+                .assume_role(&AssumeRoleRequest {
+                    duration_seconds: Some(3600),
+                    ..assume("r1", "refreshed")
+                })
+                .await?
+                .credentials
+                .into_credentials();
+            *self.current.lock().unwrap() = Some(fresh.clone());
+            Ok(fresh)
+        })
+    }
+
+    fn invalidate(&self) {
+        *self.current.lock().unwrap() = None;
+    }
+}
+
+#[tokio::test]
+async fn expired_sts_token_is_reported_and_a_refreshing_provider_recovers() {
+    // 900 s tokens live 1.8 s of wall time (rounded up to the second).
+    let cloud = Cloud::start_with(0.002, Vec::new()).await;
+    role_in_a(&cloud, "r1", &TrustPolicy::for_accounts(&[B]), &[]).await;
+    let assumer = cloud
+        .user_with_key(B, "assumer", &["AliyunSTSAssumeRoleAccess"])
+        .await;
+    let granted = cloud
+        .client
+        .sts(&assumer)
+        .assume_role(&AssumeRoleRequest {
+            duration_seconds: Some(900),
+            ..assume("r1", "short")
+        })
+        .await
+        .unwrap();
+    cloud.remember(granted.credentials.access_key_secret.expose());
+    cloud.remember(granted.credentials.security_token.expose());
+    let expires = granted.credentials.expires_at().expect("Expiration");
+    let expired = granted.credentials.into_credentials();
+    let fixed = StaticProvider::new(expired.clone());
+    assert!(
+        cloud.client.sts(&fixed).get_caller_identity().await.is_ok(),
+        "fresh credentials work"
+    );
+
+    // Wait for the expiry the answer announced (bounded generously), then a little more.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while jiff::Timestamp::now() <= expires {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock did not reach {expires}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cloud.reset_calls().await;
+    let error = cloud.failure(
+        "GetCallerIdentity with an expired token",
+        cloud.client.sts(&fixed).get_caller_identity().await,
+    );
+    assert_eq!(error.code(), Some("InvalidSecurityToken.Expired"));
+    assert_eq!(error.kind(), ErrorKind::CredentialsExpired);
+    assert_eq!(error.http_status(), Some(400));
+    // The client invalidates the provider and tries once more; a static provider cannot help.
+    assert_eq!(
+        cloud.attempts.codes("GetCallerIdentity"),
+        vec!["InvalidSecurityToken.Expired"; 2]
+    );
+    assert_eq!(
+        cloud
+            .count("GetCallerIdentity", "InvalidSecurityToken.Expired")
+            .await,
+        2
+    );
+
+    // A provider that refreshes on invalidate turns the same situation into a success.
+    let refreshing = Refreshing {
+        client: &cloud.client,
+        assumer,
+        current: Mutex::new(Some(expired)),
+        fetches: AtomicU32::new(0),
+    };
+    cloud.reset_calls().await;
+    let identity = cloud
+        .client
+        .sts(&refreshing)
+        .get_caller_identity()
+        .await
+        .unwrap();
+    assert_eq!(
+        identity.arn,
+        format!("acs:ram::{A}:assumed-role/r1/refreshed")
+    );
+    assert_eq!(refreshing.fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        cloud.attempts.codes("GetCallerIdentity"),
+        vec!["InvalidSecurityToken.Expired", "Success"]
+    );
+    if let Some(fresh) = refreshing.current.lock().unwrap().as_ref() {
+        cloud.remember(fresh.access_key_secret.expose());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Injected faults: throttling and unavailability, retried by the client
+// ---------------------------------------------------------------------------------------------
+
+/// Root credentials of an account that clear the emulator's faults just before attempt
+/// `clear_before` of a call, so "fail, then succeed" needs no timing.
+struct ClearFaultsBefore {
+    inner: StaticProvider,
+    admin: reqwest::Client,
+    base: String,
+    clear_before: u32,
+    handed_out: AtomicU32,
+}
+
+impl std::fmt::Debug for ClearFaultsBefore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClearFaultsBefore")
+    }
+}
+
+impl CredentialsProvider for ClearFaultsBefore {
+    fn credentials(&self) -> BoxFuture<'_, Result<Credentials, Error>> {
+        Box::pin(async move {
+            let attempt = self.handed_out.fetch_add(1, Ordering::SeqCst) + 1;
+            if attempt == self.clear_before {
+                clear_faults(&self.admin, &self.base).await;
+            }
+            self.inner.credentials().await
+        })
+    }
+}
+
+impl Cloud {
+    fn clearing_before(&self, account: &str, attempt: u32) -> ClearFaultsBefore {
+        ClearFaultsBefore {
+            inner: self.root(account),
+            admin: self.admin.clone(),
+            base: self.emulator.base_url(),
+            clear_before: attempt,
+            handed_out: AtomicU32::new(0),
+        }
+    }
+}
+
+#[tokio::test]
+async fn injected_throttling_and_unavailability_are_retried() {
+    let cloud = Cloud::start().await;
+    role_in_a(&cloud, "r1", &TrustPolicy::for_accounts(&[B]), &[]).await;
+    let root_a = cloud.root(A);
+
+    // Throttled twice, then served: one call, three attempts, each signed afresh.
+    cloud
+        .set_faults(json!([{"action": "GetRole", "code": "Throttling.User"}]))
+        .await;
+    cloud.reset_calls().await;
+    let provider = cloud.clearing_before(A, 3);
+    let role = cloud.client.ram(&provider).get_role("r1").await.unwrap();
+    assert_eq!(role.role_name, "r1");
+    assert_eq!(cloud.count("GetRole", "Throttling.User").await, 2);
+    assert_eq!(cloud.count("GetRole", "Success").await, 1);
+    assert_eq!(
+        cloud.attempts.codes("GetRole"),
+        vec!["Throttling.User", "Throttling.User", "Success"]
+    );
+
+    // Throttling that does not stop: the client gives up after its attempts.
+    cloud
+        .set_faults(json!([{"action": "GetRole", "code": "Throttling.User"}]))
+        .await;
+    cloud.reset_calls().await;
+    let error = cloud.failure(
+        "GetRole, always throttled",
+        cloud.client.ram(&root_a).get_role("r1").await,
+    );
+    assert_eq!(error.code(), Some("Throttling.User"));
+    assert_eq!(error.kind(), ErrorKind::Throttled);
+    assert_eq!(error.http_status(), Some(400));
+    assert!(error.is_retryable());
+    assert_eq!(
+        cloud.count("GetRole", "Throttling.User").await,
+        u64::from(MAX_ATTEMPTS)
+    );
+
+    // ServiceUnavailable, then served.
+    cloud
+        .set_faults(json!([{"action": "*", "code": "ServiceUnavailable"}]))
+        .await;
+    cloud.reset_calls().await;
+    let provider = cloud.clearing_before(A, 2);
+    assert!(cloud.client.ram(&provider).get_role("r1").await.is_ok());
+    assert_eq!(
+        cloud.attempts.codes("GetRole"),
+        vec!["ServiceUnavailable", "Success"]
+    );
+
+    // ServiceUnavailable that does not stop.
+    cloud
+        .set_faults(json!([{"action": "*", "code": "ServiceUnavailable"}]))
+        .await;
+    cloud.reset_calls().await;
+    let error = cloud.failure(
+        "GetCallerIdentity, always unavailable",
+        cloud.client.sts(&cloud.root(B)).get_caller_identity().await,
+    );
+    assert_eq!(error.code(), Some("ServiceUnavailable"));
+    assert_eq!(error.kind(), ErrorKind::Transient);
+    assert_eq!(error.http_status(), Some(503));
+    assert_eq!(
+        cloud.count("GetCallerIdentity", "ServiceUnavailable").await,
+        u64::from(MAX_ATTEMPTS)
+    );
+
+    cloud.clear_faults().await;
+
+    // CreateAccessKey is not repeated after a 5xx (it may have created a key) ...
+    let root_b = cloud.root(B);
+    cloud
+        .client
+        .ram(&root_b)
+        .create_user(&CreateUserRequest {
+            user_name: "keyed".to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    cloud
+        .set_faults(json!([{"action": "CreateAccessKey", "code": "ServiceUnavailable"}]))
+        .await;
+    cloud.reset_calls().await;
+    let error = cloud.failure(
+        "CreateAccessKey, unavailable",
+        cloud
+            .client
+            .ram(&root_b)
+            .create_access_key(Some("keyed"))
+            .await,
+    );
+    assert_eq!(error.kind(), ErrorKind::Transient);
+    assert_eq!(
+        cloud.count("CreateAccessKey", "ServiceUnavailable").await,
+        1
+    );
+
+    // ... but is repeated after throttling (a throttled request was not executed).
+    cloud
+        .set_faults(json!([{"action": "CreateAccessKey", "code": "Throttling.User"}]))
+        .await;
+    cloud.reset_calls().await;
+    let provider = cloud.clearing_before(B, 2);
+    let key = cloud
+        .client
+        .ram(&provider)
+        .create_access_key(Some("keyed"))
+        .await
+        .unwrap();
+    cloud.remember(key.access_key_secret.expose());
+    assert_eq!(
+        cloud.attempts.codes("CreateAccessKey"),
+        vec!["Throttling.User", "Success"]
+    );
+    let keys = cloud
+        .client
+        .ram(&root_b)
+        .list_access_keys(Some("keyed"))
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "exactly one key was created");
+    cloud.clear_faults().await;
+}
