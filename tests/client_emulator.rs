@@ -5,13 +5,19 @@
 //! secret in any error's `Display` or `Debug`.
 //!
 //! Accounts come from `examples/emulator-accounts.yaml` (A owns roles, B users, C is a
-//! bystander). Each test starts its own emulator, so tests do not share state.
+//! bystander). Each test starts its own emulator, so tests do not share state. Nothing here
+//! depends on timing: "fail, then succeed" faults are cleared by a credentials provider just
+//! before a given attempt, and the one wait (for a scaled STS expiry) polls the clock against
+//! a generous deadline.
+//!
+//! Run: `cargo test --test client_emulator` (no cluster, no network beyond loopback).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ErrorKind::{AccessDenied, AlreadyExists, Conflict, InvalidParameter, LimitExceeded, NotFound};
 use futures::future::BoxFuture;
 use ram_operator::alicloud::client::Auth;
 use ram_operator::alicloud::ims::{self, CreateLoginProfileRequest, UserLookup};
@@ -1483,8 +1489,6 @@ impl<'c> Table<'c> {
         assert!(self.rows >= at_least, "only {} rows ran", self.rows);
     }
 }
-
-use ErrorKind::{AccessDenied, AlreadyExists, Conflict, InvalidParameter, LimitExceeded, NotFound};
 
 fn tags(count: usize, prefix: &str) -> Vec<Tag> {
     (0..count)
