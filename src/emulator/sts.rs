@@ -254,16 +254,7 @@ fn assume_role_with_oidc(r: &ApiRequest, ctx: &mut Ctx<'_>) -> ApiResult<Value> 
     }
     let claims = provider
         .verify(token, ctx.now.as_second())
-        .map_err(|e| match e {
-            TokenError::Expired => ApiError::bad_request(
-                "AuthenticationFail.OIDCToken.Expired",
-                "The OIDC token has expired.",
-            ),
-            TokenError::Invalid(why) => ApiError::bad_request(
-                "AuthenticationFail.OIDCToken.Invalid",
-                format!("The OIDC token is invalid: {why}."),
-            ),
-        })?;
+        .map_err(token_refused)?;
     let role = find_role(ctx, &role_account, &role_name)?;
     let seconds = duration(r, &role)?;
     let trust = authz::parse(&role.assume_role_policy_document, DocKind::Trust)
@@ -306,6 +297,23 @@ fn assume_role_with_oidc(r: &ApiRequest, ctx: &mut Ctx<'_>) -> ApiResult<Value> 
         );
     }
     Ok(body)
+}
+
+/// The answer to a refused OIDC token: HTTP 401, as STS's published error codes list
+/// `AuthenticationFail.OIDCToken.*`.
+fn token_refused(error: TokenError) -> ApiError {
+    match error {
+        TokenError::Expired => ApiError::new(
+            401,
+            "AuthenticationFail.OIDCToken.Expired",
+            "The OIDC token has expired.",
+        ),
+        TokenError::Invalid(why) => ApiError::new(
+            401,
+            "AuthenticationFail.OIDCToken.Invalid",
+            format!("The OIDC token is invalid: {why}."),
+        ),
+    }
 }
 
 fn get_caller_identity(caller: &Caller) -> ApiResult<Value> {
@@ -352,6 +360,21 @@ mod tests {
         assert_eq!(scaled_expiration(now, 900, 0.01).as_second(), 1010);
         let whole = Timestamp::from_second(1000).unwrap();
         assert_eq!(scaled_expiration(whole, 3600, 1.0).as_second(), 4600);
+    }
+
+    #[test]
+    fn refused_oidc_tokens_are_401() {
+        let expired = token_refused(TokenError::Expired);
+        assert_eq!(
+            (expired.status, expired.code.as_str()),
+            (401, "AuthenticationFail.OIDCToken.Expired")
+        );
+        let invalid = token_refused(TokenError::Invalid("bad signature".into()));
+        assert_eq!(
+            (invalid.status, invalid.code.as_str()),
+            (401, "AuthenticationFail.OIDCToken.Invalid")
+        );
+        assert!(invalid.message.contains("bad signature"));
     }
 
     #[test]
