@@ -469,6 +469,18 @@ async fn grant_secret_works_with_the_official_sdk_and_is_garbage_collected() {
     stage.assert_no_secret_in_log();
 }
 
+/// The refresh lateness histogram's sum and count.
+fn lateness(metrics: &str) -> String {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("ram_operator_refresh_lateness_seconds_sum")
+                || l.starts_with("ram_operator_refresh_lateness_seconds_count")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn tempdir(what: &str) -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("sdk-home-{what}-{}", uuid::Uuid::new_v4().simple()));
@@ -518,6 +530,10 @@ async fn credentials_are_replaced_before_every_expiry_and_a_restart_mints_nothin
     assert_eq!(calls, (seen.len() - 1) as u64, "AssumeRole calls per cycle");
     let grant = stage.grants().get("app").await.expect("grant");
     assert_eq!(grant.status.and_then(|s| s.consecutive_failures), None);
+    eprintln!(
+        "lateness over the cycles: {}",
+        lateness(&stage.operator.metrics().await)
+    );
 
     // Restart mid-lifetime: a spec change to a longer lifetime (3600 s: 36 s, refreshed after
     // about 24 s) refreshes once; then a restart must mint nothing until the planned time.
@@ -588,17 +604,7 @@ async fn credentials_are_replaced_before_every_expiry_and_a_restart_mints_nothin
         "one AssumeRole for the refresh"
     );
     let metrics = stage.operator.metrics().await;
-    eprintln!(
-        "lateness after restart: {}",
-        metrics
-            .lines()
-            .filter(
-                |l| l.starts_with("ram_operator_refresh_lateness_seconds_sum")
-                    || l.starts_with("ram_operator_refresh_lateness_seconds_count")
-            )
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    eprintln!("lateness after restart: {}", lateness(&metrics));
     assert!(
         metrics.contains("ram_operator_refresh_lateness_seconds_count 1"),
         "the restarted operator observed one scheduled refresh:\n{metrics}"

@@ -625,7 +625,8 @@ async fn restart_rollout(
             }
         }
     }
-    status.last_rollout_time = Some(output::time(now));
+    // Rounded up: the next restart must not come sooner than `minInterval` after this one.
+    status.last_rollout_time = Some(output::time_ceil(now));
     status.rollout_due_time = None;
     None
 }

@@ -126,6 +126,13 @@ pub fn time(at: Timestamp) -> Time {
     Time(Timestamp::from_second(at.as_second()).unwrap_or(at))
 }
 
+/// `at` rounded up to a whole second: for a time a minimum interval is counted from, so that
+/// storing it in whole seconds can only lengthen the interval, never shorten it.
+pub fn time_ceil(at: Timestamp) -> Time {
+    let second = at.as_second() + i64::from(at.subsec_nanosecond() > 0);
+    Time(Timestamp::from_second(second).unwrap_or(at))
+}
+
 fn set(
     conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
     type_: &str,
@@ -410,6 +417,14 @@ mod tests {
         assert_eq!(served.next_refresh, Some(at(2400)));
         assert_eq!(served.generation, Some(4));
         assert_eq!(served.source_access_key_id.as_deref(), Some("LTAIsrc"));
+    }
+
+    #[test]
+    fn times_round_down_or_up_to_whole_seconds() {
+        let at = at(10) + jiff::SignedDuration::from_millis(250);
+        assert_eq!(time(at).0, super::tests::at(10));
+        assert_eq!(time_ceil(at).0, super::tests::at(11));
+        assert_eq!(time_ceil(super::tests::at(10)).0, super::tests::at(10));
     }
 
     #[test]
