@@ -279,6 +279,26 @@ async fn reconcile_inner(
     }
     let now = Timestamp::now();
     let grants: Api<StsGrant> = Api::namespaced(ctx.kube.clone(), &namespace);
+    // The cached object can lag behind this controller's own last status write (the Secret's
+    // watch event may arrive first); deciding and writing from it would undo that write, e.g.
+    // lose a pending rollout. One read gives the current status.
+    let grant = match grants.get_opt(&name).await {
+        Ok(Some(fresh)) => Arc::new(fresh),
+        Ok(None) => return Ok(Action::await_change()),
+        Err(error) => {
+            let old_status = grant.status.clone().unwrap_or_default();
+            return fail(
+                &gctx,
+                &grant,
+                &grants,
+                &old_status,
+                None,
+                Error::Kube(error),
+                now,
+            )
+            .await;
+        }
+    };
     let old_status = grant.status.clone().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
     let cli_config = output::wants_cli_config(&grant);
