@@ -703,8 +703,11 @@ async fn throttled_assume_role_still_refreshes_every_grant_in_time() {
         ]))
         .await;
     let names = ["g1", "g2", "g3", "g4"];
+    // 1800 s at 0.01: 18 s, refreshed 6 s before expiry. (With 9 s lives and a 3 s lead, six
+    // throttled attempts in a row - one refresh in 64 - exhaust the client's retries, about
+    // 3.6 s, after the expiry; the lead must leave room for one more round.)
     for name in names {
-        stage.apply_grant(name, 900, "").await;
+        stage.apply_grant(name, 1800, "").await;
     }
     for name in names {
         stage.wait_ready(name).await;
