@@ -5,9 +5,10 @@
 test:
 	scripts/test.sh
 
-## Regenerate crds/ from the Rust types.
+## Regenerate crds/ and the chart's copy from the Rust types.
 crds:
 	cargo run --quiet -- crdgen --out-dir crds
+	cargo run --quiet -- crdgen --out-dir charts/ram-operator/crds
 
 envtest-start:
 	@scripts/envtest.sh start
