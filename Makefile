@@ -5,6 +5,10 @@
 test:
 	scripts/test.sh
 
+## The whole cross-account flow on this machine, narrated (control plane, emulator, operator).
+demo:
+	scripts/demo.sh
+
 ## Regenerate crds/ and the chart's copy from the Rust types.
 crds:
 	cargo run --quiet -- crdgen --out-dir crds
