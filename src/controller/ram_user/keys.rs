@@ -140,6 +140,20 @@ impl KeyState {
     }
 }
 
+impl KeyState {
+    /// A rotation's new key was created and published. The replaced key starts its grace
+    /// period in the same step, so no status written afterwards shows it as owned but unused
+    /// (which a later reconcile, or one reading a stale cache, would delete at once).
+    pub fn rotated(&mut self, key: ListedKey, retire_after: Timestamp) {
+        let replaced = self.current().map(|k| k.id.clone());
+        self.created(key);
+        if let Some(id) = replaced {
+            self.retiring = Some(Retiring { id, retire_after });
+        }
+        self.previous = self.published.clone();
+    }
+}
+
 /// When the current key is due for rotation.
 pub fn rotation_due(created: Timestamp, every: Duration) -> Option<Timestamp> {
     let every = SignedDuration::try_from(every).ok()?;
@@ -544,6 +558,29 @@ mod tests {
             next_action(&state, rotation(), retire_after),
             Ok(KeyAction::Settled {
                 next_at: Some(at(7200))
+            })
+        );
+    }
+
+    #[test]
+    fn a_rotation_records_the_retiring_key_with_the_new_one() {
+        let mut state = settled();
+        let retire_after = at(3600 + 600);
+        state.rotated(key("K2", 3600), retire_after);
+        assert_eq!(state.published.as_deref(), Some("K2"));
+        assert_eq!(state.previous.as_deref(), Some("K2"));
+        assert_eq!(
+            state.retiring,
+            Some(Retiring {
+                id: "K1".into(),
+                retire_after
+            })
+        );
+        // Read back as the status describes it: the old key waits for its grace period.
+        assert_eq!(
+            next_action(&state, rotation(), at(3601)),
+            Ok(KeyAction::Settled {
+                next_at: Some(retire_after)
             })
         );
     }

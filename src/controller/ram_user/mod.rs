@@ -706,12 +706,21 @@ impl<'a> Run<'a> {
                         created.access_key_secret.expose(),
                     );
                     self.write_secret(secret_name, data).await?;
-                    state.created(ListedKey {
+                    let new_key = ListedKey {
                         id: created.access_key_id.clone(),
                         created: alicloud::signature::parse_timestamp(&created.create_date)
                             .or(Some(self.now)),
                         status: created.status.clone(),
-                    });
+                    };
+                    match desired.rotation.filter(|_| rotation) {
+                        Some(policy) => {
+                            state.rotated(new_key, keys::after(self.now, policy.grace_period));
+                            let rotation =
+                                self.status.rotation.get_or_insert_with(Default::default);
+                            rotation.last_rotation_time = Some(Time(self.now));
+                        }
+                        None => state.created(new_key),
+                    }
                     self.event(
                         EventType::Normal,
                         if rotation {
