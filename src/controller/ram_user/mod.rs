@@ -184,6 +184,10 @@ impl<'a> Run<'a> {
     }
 
     async fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        // Notes name ids and names, never a secret value.
+        if type_ == EventType::Normal {
+            tracing::info!(%reason, %note, "cloud change");
+        }
         self.ctx
             .event(&self.reference, type_, reason, action, note)
             .await;
