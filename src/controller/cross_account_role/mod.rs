@@ -271,4 +271,3 @@ async fn write_status(
     }
     context::apply_status(api, &object.name_any(), status).await
 }
-
