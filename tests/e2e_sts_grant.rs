@@ -29,7 +29,7 @@ use serde_json::Value;
 use support::e2e::{
     ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, Emulator, Operator, root_key, sdk_caller_identity,
 };
-use support::{Cluster, TestNamespace, install_crds, repo_root, wait_for};
+use support::{Cluster, TestNamespace, install_crds, wait_for};
 
 const ROLE: &str = "rabbitmq-access";
 const USER: &str = "rabbitmq-app";
