@@ -32,6 +32,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HOME=${HOME:-$(cd ~ && pwd)}
 CACHE=${RAM_OPERATOR_CACHE:-$HOME/.cache/ram-operator}
 STATE=${RAM_OPERATOR_ENVTEST_DIR:-$CACHE/envtest-run}
 BUILD_P=${RAM_OPERATOR_GO_BUILD_P:-2}
@@ -306,8 +307,7 @@ admin_token() { cut -d, -f1 "$STATE/tokens.csv"; }
 write_kubeconfig() {
   local ca
   ca=$(base64 -w0 <"$STATE/certs/ca.crt")
-  umask 077
-  cat >"$STATE/kubeconfig.tmp" <<EOF
+  (umask 077 && cat >"$STATE/kubeconfig.tmp") <<EOF
 apiVersion: v1
 kind: Config
 clusters:

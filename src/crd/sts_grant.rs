@@ -298,6 +298,10 @@ pub struct StsGrantStatus {
     /// When the rollout targets were last restarted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_rollout_time: Option<Time>,
+    /// A restart of the rollout targets is pending and must happen by then (the expiry, less a
+    /// margin, of the credentials the running pods hold).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_due_time: Option<Time>,
 }
 
 /// The identity of assumed-role credentials, as STS reports it.

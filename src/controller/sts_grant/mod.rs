@@ -1,0 +1,817 @@
+//! Reconciles `StsGrant` objects: short-lived STS credentials for a role, obtained with
+//! `AssumeRole` and kept fresh in a Secret.
+//!
+//! Each reconcile is a short pipeline: read the Secret -> validate the spec -> resolve the role
+//! and the source credentials -> [`decide::decide`] whether to refresh -> `AssumeRole` and write
+//! the Secret in one server-side apply -> restart rollout targets when due -> write the status
+//! only if it changed. The Secret is the record of what is served, so a restart of the operator
+//! never mints fresh credentials again; the next reconcile is requeued at the planned refresh
+//! time (`schedule::plan_refresh`), or at the expiry while refreshes fail.
+//!
+//! Watches: the grants; Secrets labelled `app.kubernetes.io/managed-by=ram-operator` only (a
+//! grant's own Secret, a `RamUser`'s AccessKey Secret), mapped to the grants that write or read
+//! them; `RamUser`s (key rotation) and `CrossAccountRole`s (a new ARN). A user-supplied
+//! `source.secretRef` Secret is not labelled and so not watched: an edit to it is picked up at
+//! the next resync or refresh. There is no finalizer: the Secret is a Kubernetes child, garbage
+//! collected through its owner reference (`secretDeletionPolicy: Delete`), and nothing in the
+//! cloud needs cleaning up (credentials simply expire).
+
+pub mod decide;
+pub mod output;
+pub mod resolve;
+pub mod rollout;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller, Error as ControllerError};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Resource, ResourceExt};
+use tracing::Instrument;
+
+use self::decide::{Decision, RefreshReason, Served, Wanted, decide};
+use self::output::{Failure, GRANT_LABEL, Issued};
+use self::resolve::AccountCache;
+use super::context::{apply_status, stable_fraction};
+use super::error::{Error, Retry, cloud_reason};
+use super::schedule::{self, plan_refresh};
+use super::{Context, FIELD_MANAGER, MIN_REQUEUE, Scope};
+use crate::alicloud::ErrorKind;
+use crate::alicloud::sts::AssumeRoleRequest;
+use crate::crd::sts_grant::AssumedRoleUser;
+use crate::crd::{
+    CrossAccountRole, MANAGED_BY_LABEL, MANAGED_BY_VALUE, RamUser, StsGrant, StsGrantStatus,
+    parse_go_duration,
+};
+
+const KIND: &str = "StsGrant";
+
+/// The shortest wait for a planned time that is still ahead: the planned instant itself is
+/// what matters, so this floor is far below [`MIN_REQUEUE`] (which guards past deadlines).
+const PLANNED_FLOOR: Duration = Duration::from_millis(10);
+
+/// What the grant controller shares across reconciles.
+pub struct GrantContext {
+    pub ctx: Arc<Context>,
+    /// Accounts of source keys, for the per-account `AssumeRole` budget.
+    pub accounts: AccountCache,
+}
+
+/// Runs the `StsGrant` controller over `scope` until shutdown.
+pub async fn run(ctx: Arc<Context>, scope: Scope) {
+    let kube = ctx.kube.clone();
+    let controller = Controller::new(scope.api::<StsGrant>(&kube), watcher::Config::default());
+    let grants = controller.store();
+    let labelled =
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let by_secret = grants.clone();
+    let by_user = grants.clone();
+    let by_role = grants;
+    let metrics = ctx.metrics.clone();
+    let grant_ctx = Arc::new(GrantContext {
+        ctx,
+        accounts: AccountCache::default(),
+    });
+    controller
+        // One watch serves both directions: a grant's own Secret (owner reference or name,
+        // also for `Retain` Secrets that have no owner) and the source Secrets grants read.
+        .watches(scope.api::<Secret>(&kube), labelled, move |secret| {
+            grants_of_secret(&by_secret, &secret)
+        })
+        .watches(
+            scope.api::<RamUser>(&kube),
+            watcher::Config::default(),
+            move |user| {
+                grants_where(&by_user, &user, |grant, name| {
+                    source_user(grant) == Some(name)
+                })
+            },
+        )
+        .watches(
+            scope.api::<CrossAccountRole>(&kube),
+            watcher::Config::default(),
+            move |role| {
+                grants_where(&by_role, &role, |grant, name| {
+                    grant.spec.role_ref.as_ref().map(|r| r.name.as_str()) == Some(name)
+                })
+            },
+        )
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, grant_ctx)
+        .for_each(|result| {
+            let metrics = metrics.clone();
+            async move {
+                match result {
+                    Ok(_) => {}
+                    // A requeued grant that is gone was deleted: drop its series.
+                    Err(ControllerError::ObjectNotFound(object)) => {
+                        metrics.forget_grant(
+                            object.namespace.as_deref().unwrap_or_default(),
+                            &object.name,
+                        );
+                    }
+                    // The reconcile already logged and recorded its own failure.
+                    Err(ControllerError::ReconcilerFailed(..)) => {}
+                    Err(error) => tracing::warn!(%error, "StsGrant controller"),
+                }
+            }
+        })
+        .await;
+}
+
+fn source_user(grant: &StsGrant) -> Option<&str> {
+    grant
+        .spec
+        .source
+        .as_ref()
+        .and_then(|source| source.ram_user_ref.as_ref())
+        .map(|user| user.name.as_str())
+}
+
+fn grants_where<K: Resource>(
+    grants: &Store<StsGrant>,
+    object: &K,
+    matches: impl Fn(&StsGrant, &str) -> bool,
+) -> Vec<ObjectRef<StsGrant>> {
+    let namespace = object.meta().namespace.as_deref();
+    let name = object.meta().name.as_deref().unwrap_or_default();
+    grants
+        .state()
+        .iter()
+        .filter(|grant| grant.metadata.namespace.as_deref() == namespace)
+        .filter(|grant| matches(grant, name))
+        .map(|grant| ObjectRef::from_obj(grant.as_ref()))
+        .collect()
+}
+
+fn grants_of_secret(grants: &Store<StsGrant>, secret: &Secret) -> Vec<ObjectRef<StsGrant>> {
+    let owners = secret.metadata.owner_references.clone().unwrap_or_default();
+    let owned_by = |kind: &str, name: &str| owners.iter().any(|o| o.kind == kind && o.name == name);
+    let labelled_for = secret.labels().get(GRANT_LABEL).cloned();
+    grants_where(grants, secret, |grant, secret_name| {
+        let grant_name = grant.metadata.name.as_deref().unwrap_or_default();
+        grant.secret_name() == secret_name
+            || owned_by(KIND, grant_name)
+            || labelled_for.as_deref() == Some(grant_name)
+            || grant
+                .spec
+                .source
+                .as_ref()
+                .and_then(|source| source.secret_ref.as_ref())
+                .is_some_and(|reference| reference.name == secret_name)
+            || source_user(grant).is_some_and(|user| owned_by("RamUser", user))
+    })
+}
+
+fn key(grant: &StsGrant) -> String {
+    format!(
+        "{}/{}",
+        grant.metadata.namespace.as_deref().unwrap_or_default(),
+        grant.name_any()
+    )
+}
+
+/// The session name: `spec.roleSessionName`, default `<namespace>.<name>` (cut to 64, the
+/// STS maximum; both parts are DNS names, so every character is allowed).
+pub fn session_name(grant: &StsGrant) -> String {
+    if let Some(name) = &grant.spec.role_session_name {
+        return name.clone();
+    }
+    let mut name = key(grant).replace('/', ".");
+    name.truncate(64);
+    name
+}
+
+/// The spec values the reconcile needs, checked.
+struct Validated {
+    refresh_before: Option<Duration>,
+    min_interval: Option<Duration>,
+    duration_seconds: u32,
+}
+
+fn validate(grant: &StsGrant) -> Result<Validated, Error> {
+    let refresh_before = grant
+        .spec
+        .refresh_before
+        .as_deref()
+        .map(|text| {
+            parse_go_duration(text).map_err(|error| {
+                Error::invalid_spec(
+                    "InvalidRefreshBefore",
+                    format!("spec.refreshBefore: {error}; use a Go duration such as 20m"),
+                )
+            })
+        })
+        .transpose()?;
+    let min_interval = grant
+        .spec
+        .rollout
+        .as_ref()
+        .map(|rollout| {
+            parse_go_duration(&rollout.min_interval).map_err(|error| {
+                Error::invalid_spec(
+                    "InvalidMinInterval",
+                    format!("spec.rollout.minInterval: {error}; use a Go duration such as 5m"),
+                )
+            })
+        })
+        .transpose()?;
+    let duration_seconds = u32::try_from(grant.spec.duration_seconds)
+        .ok()
+        .filter(|seconds| (900..=43_200).contains(seconds))
+        .ok_or_else(|| {
+            Error::invalid_spec(
+                "InvalidDuration",
+                "spec.durationSeconds must be within 900-43200",
+            )
+        })?;
+    Ok(Validated {
+        refresh_before,
+        min_interval,
+        duration_seconds,
+    })
+}
+
+/// The condition reason of a failure, specific to grants where STS says more than the kind.
+pub fn failure_reason(error: &Error) -> &'static str {
+    match error {
+        Error::Cloud(cloud) => match cloud.kind() {
+            ErrorKind::NotFound => "RoleNotFound",
+            ErrorKind::InvalidParameter
+                if cloud
+                    .code()
+                    .is_some_and(|code| code.contains("DurationSeconds")) =>
+            {
+                "InvalidDuration"
+            }
+            kind => cloud_reason(kind),
+        },
+        other => other.reason(),
+    }
+}
+
+async fn reconcile(grant: Arc<StsGrant>, gctx: Arc<GrantContext>) -> Result<Action, Error> {
+    let namespace = grant.metadata.namespace.clone().unwrap_or_default();
+    let name = grant.name_any();
+    let span = tracing::info_span!("reconcile", kind = KIND, %namespace, %name);
+    reconcile_inner(grant, gctx, namespace, name)
+        .instrument(span)
+        .await
+}
+
+async fn reconcile_inner(
+    grant: Arc<StsGrant>,
+    gctx: Arc<GrantContext>,
+    namespace: String,
+    name: String,
+) -> Result<Action, Error> {
+    let ctx = &gctx.ctx;
+    let _timer = ctx.metrics.reconcile_started(KIND);
+    if grant.metadata.deletion_timestamp.is_some() {
+        ctx.metrics.forget_grant(&namespace, &name);
+        return Ok(Action::await_change());
+    }
+    let now = Timestamp::now();
+    let grants: Api<StsGrant> = Api::namespaced(ctx.kube.clone(), &namespace);
+    // The cached object can lag behind this controller's own last status write (the Secret's
+    // watch event may arrive first); deciding and writing from it would undo that write, e.g.
+    // lose a pending rollout. One read gives the current status.
+    let grant = match grants.get_opt(&name).await {
+        Ok(Some(fresh)) => Arc::new(fresh),
+        Ok(None) => return Ok(Action::await_change()),
+        Err(error) => {
+            let old_status = grant.status.clone().unwrap_or_default();
+            return fail(
+                &gctx,
+                &grant,
+                &grants,
+                &old_status,
+                None,
+                Error::Kube(error),
+                now,
+            )
+            .await;
+        }
+    };
+    let old_status = grant.status.clone().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let cli_config = output::wants_cli_config(&grant);
+
+    let existing = match secrets.get_opt(grant.secret_name()).await {
+        Ok(existing) => existing,
+        Err(error) => {
+            return fail(
+                &gctx,
+                &grant,
+                &grants,
+                &old_status,
+                None,
+                Error::Kube(error),
+                now,
+            )
+            .await;
+        }
+    };
+    let served = existing
+        .as_ref()
+        .map(|secret| Served::from_secret(secret, cli_config));
+    if let Some(secret) = &existing
+        && let Err(error) = check_secret_is_ours(&grant, secret)
+    {
+        return fail(&gctx, &grant, &grants, &old_status, None, error, now).await;
+    }
+
+    match apply(&gctx, &grant, &secrets, served.as_ref(), &old_status, now).await {
+        Ok(outcome) => {
+            if outcome.status != old_status
+                && let Err(error) = apply_status(&grants, &name, &outcome.status).await
+            {
+                return fail(
+                    &gctx,
+                    &grant,
+                    &grants,
+                    &old_status,
+                    served.as_ref(),
+                    error,
+                    now,
+                )
+                .await;
+            }
+            ctx.reset_backoff(&key(&grant));
+            let ceiling = ctx.resync_after(&key(&grant));
+            let delay =
+                schedule::delay_until(Timestamp::now(), outcome.wake_at, PLANNED_FLOOR, ceiling);
+            tracing::debug!(?delay, wake_at = %outcome.wake_at, "credentials served");
+            Ok(Action::requeue(delay))
+        }
+        Err(error) => {
+            fail(
+                &gctx,
+                &grant,
+                &grants,
+                &old_status,
+                served.as_ref(),
+                error,
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// A Secret of the same name that the operator did not write for this grant is never
+/// overwritten.
+fn check_secret_is_ours(grant: &StsGrant, secret: &Secret) -> Result<(), Error> {
+    let labels = secret.labels();
+    let ours = labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
+        && labels.get(GRANT_LABEL).map(String::as_str) == grant.metadata.name.as_deref();
+    if ours {
+        Ok(())
+    } else {
+        Err(Error::Conflict {
+            reason: "SecretNotOwned",
+            message: format!(
+                "Secret {} exists and was not written by ram-operator for this grant: choose \
+                 another spec.secretName or delete that Secret",
+                grant.secret_name()
+            ),
+        })
+    }
+}
+
+/// What a successful reconcile leaves behind.
+struct Outcome {
+    status: StsGrantStatus,
+    /// The next moment the grant needs attention (refresh or restart).
+    wake_at: Timestamp,
+}
+
+async fn apply(
+    gctx: &GrantContext,
+    grant: &StsGrant,
+    secrets: &Api<Secret>,
+    served: Option<&Served>,
+    old_status: &StsGrantStatus,
+    now: Timestamp,
+) -> Result<Outcome, Error> {
+    let ctx = &gctx.ctx;
+    let validated = validate(grant)?;
+    let role_arn = resolve::role_arn(&ctx.kube, grant).await?;
+    let source =
+        resolve::source(&ctx.kube, ctx.settings.default_credentials.as_ref(), grant).await?;
+    let generation = grant.metadata.generation;
+    let wanted = Wanted {
+        generation: generation.unwrap_or_default(),
+        role_arn: &role_arn,
+        source_access_key_id: &source.access_key_id,
+        cli_config: output::wants_cli_config(grant),
+    };
+    let (mut status, next_refresh) = match decide(now, &wanted, served) {
+        Decision::Wait(until) => {
+            let Some(served) = served else {
+                return Err(Error::waiting("NoCredentials", "no Secret to serve"));
+            };
+            let status = output::healthy_status(old_status, generation, served, None, now);
+            (status, until)
+        }
+        Decision::Refresh(reason) => {
+            if reason == RefreshReason::Due
+                && let Some(scheduled) = served.and_then(|served| served.next_refresh)
+            {
+                let late = schedule::duration_between(scheduled, now);
+                ctx.metrics.refresh_lateness.observe(late.as_secs_f64());
+            }
+            let refreshed =
+                refresh(gctx, grant, secrets, &validated, &role_arn, &source, reason).await?;
+            let mut status = output::healthy_status(
+                old_status,
+                generation,
+                &refreshed.served,
+                Some(refreshed.assumed_role_user),
+                Timestamp::now(),
+            );
+            if grant.spec.rollout.is_some() {
+                let replaced = served
+                    .filter(|served| served.valid_at(now))
+                    .and_then(|served| served.refreshed_at.zip(served.expiration));
+                let pending = old_status.rollout_due_time.as_ref().map(|time| time.0);
+                let deadline = rollout::deadline_after_refresh(now, replaced, pending);
+                status.rollout_due_time = Some(output::time(deadline));
+            }
+            (status, refreshed.served.next_refresh.unwrap_or(now))
+        }
+    };
+    let mut wake_at = next_refresh;
+    if let Some(restart_at) = restart_rollout(gctx, grant, &validated, &mut status).await {
+        wake_at = wake_at.min(restart_at);
+    }
+    if let (Some(expiration), Some(next)) = (&status.expiration, &status.next_refresh_time) {
+        ctx.metrics.grant_credentials(
+            grant.metadata.namespace.as_deref().unwrap_or_default(),
+            &grant.name_any(),
+            expiration.0,
+            next.0,
+        );
+    }
+    Ok(Outcome { status, wake_at })
+}
+
+/// New credentials, written.
+struct Refreshed {
+    served: Served,
+    assumed_role_user: AssumedRoleUser,
+}
+
+async fn refresh(
+    gctx: &GrantContext,
+    grant: &StsGrant,
+    secrets: &Api<Secret>,
+    validated: &Validated,
+    role_arn: &str,
+    source: &resolve::Source,
+    reason: RefreshReason,
+) -> Result<Refreshed, Error> {
+    let ctx = &gctx.ctx;
+    let provider = gctx.accounts.with_account(&ctx.cloud, source).await;
+    let request = AssumeRoleRequest {
+        role_arn: role_arn.to_owned(),
+        role_session_name: session_name(grant),
+        duration_seconds: Some(validated.duration_seconds),
+        policy: grant.spec.policy.clone(),
+        external_id: grant.spec.external_id.clone(),
+        source_identity: None,
+    };
+    let obtained_at = Timestamp::now();
+    let response = ctx
+        .cloud
+        .sts(provider.as_ref())
+        .assume_role(&request)
+        .await?;
+    let credentials = &response.credentials;
+    let expiration = credentials.expires_at().ok_or_else(|| {
+        Error::Cloud(crate::alicloud::Error::local(
+            ErrorKind::Decode,
+            "AssumeRole",
+            "the response has no valid Credentials.Expiration",
+        ))
+    })?;
+    let plan = plan_refresh(
+        obtained_at,
+        expiration,
+        validated.refresh_before,
+        stable_fraction(&key(grant)),
+    );
+    let issued = Issued {
+        access_key_id: &credentials.access_key_id,
+        access_key_secret: credentials.access_key_secret.expose(),
+        security_token: credentials.security_token.expose(),
+        expiration,
+        obtained_at,
+        plan,
+        role_arn,
+        source_access_key_id: &source.access_key_id,
+    };
+    let secret = output::desired_secret(grant, &issued, &ctx.settings.region);
+    secrets
+        .patch(
+            grant.secret_name(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&secret),
+        )
+        .await?;
+    let served = Served::from_secret(&secret, output::wants_cli_config(grant));
+    let reference = grant.object_ref(&());
+    let expires = crate::alicloud::signature::format_timestamp(expiration);
+    tracing::info!(
+        access_key_id = %credentials.access_key_id,
+        %expires,
+        refresh_at = %plan.refresh_at,
+        reason = reason.describe(),
+        "credentials refreshed"
+    );
+    ctx.event(
+        &reference,
+        EventType::Normal,
+        "CredentialsRefreshed",
+        "Refresh",
+        format!(
+            "Obtained credentials {} for {role_arn}, valid until {expires}, because {}; next \
+             refresh at {}",
+            credentials.access_key_id,
+            reason.describe(),
+            crate::alicloud::signature::format_timestamp(plan.refresh_at)
+        ),
+    )
+    .await;
+    // Once per spec: when the grant is first issued or its spec changed.
+    if plan.shortened
+        && matches!(
+            reason,
+            RefreshReason::SecretMissing | RefreshReason::SpecChanged
+        )
+    {
+        ctx.event(
+            &reference,
+            EventType::Warning,
+            "RefreshBeforeTooLong",
+            "Refresh",
+            format!(
+                "STS granted {}s, not longer than spec.refreshBefore; refreshing {}s before \
+                 expiry (a third of the lifetime) instead",
+                schedule::duration_between(obtained_at, expiration).as_secs(),
+                plan.refresh_before.as_secs()
+            ),
+        )
+        .await;
+    }
+    Ok(Refreshed {
+        served,
+        assumed_role_user: AssumedRoleUser {
+            arn: response.assumed_role_user.arn.clone(),
+            assumed_role_id: response.assumed_role_user.assumed_role_id.clone(),
+        },
+    })
+}
+
+/// Restarts the rollout targets when a pending restart is due; returns when to look again if
+/// one is still pending.
+async fn restart_rollout(
+    gctx: &GrantContext,
+    grant: &StsGrant,
+    validated: &Validated,
+    status: &mut StsGrantStatus,
+) -> Option<Timestamp> {
+    let ctx = &gctx.ctx;
+    let Some(rollout) = &grant.spec.rollout else {
+        status.rollout_due_time = None;
+        return None;
+    };
+    let deadline = status.rollout_due_time.as_ref()?.0;
+    let last = status.last_rollout_time.as_ref().map(|time| time.0);
+    let min_interval = validated.min_interval.unwrap_or_default();
+    let at = rollout::restart_at(last, min_interval, deadline);
+    let now = Timestamp::now();
+    if at > now {
+        return Some(at);
+    }
+    let namespace = grant.metadata.namespace.as_deref().unwrap_or_default();
+    let reference = grant.object_ref(&());
+    for target in &rollout.targets {
+        match rollout::restart(&ctx.kube, namespace, target, now).await {
+            Ok(true) => {
+                ctx.event(
+                    &reference,
+                    EventType::Normal,
+                    "RolloutRestarted",
+                    "Rollout",
+                    format!(
+                        "Restarted {:?} {} to load the new credentials",
+                        target.kind, target.name
+                    ),
+                )
+                .await;
+            }
+            Ok(false) => {
+                ctx.event(
+                    &reference,
+                    EventType::Warning,
+                    "RolloutTargetNotFound",
+                    "Rollout",
+                    format!(
+                        "{:?} {} does not exist in {namespace}",
+                        target.kind, target.name
+                    ),
+                )
+                .await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, target = %target.name, "could not restart a rollout target");
+                ctx.event(
+                    &reference,
+                    EventType::Warning,
+                    "RolloutFailed",
+                    "Rollout",
+                    format!("Restarting {:?} {}: {error}", target.kind, target.name),
+                )
+                .await;
+                // Keep the restart pending and look again shortly.
+                return Some(now + MIN_REQUEUE * 5);
+            }
+        }
+    }
+    // Rounded up: the next restart must not come sooner than `minInterval` after this one.
+    status.last_rollout_time = Some(output::time_ceil(now));
+    status.rollout_due_time = None;
+    None
+}
+
+/// Records a failure: status (only if it changed), a Warning Event, the metric; returns the
+/// error for `error_policy`.
+async fn fail(
+    gctx: &GrantContext,
+    grant: &StsGrant,
+    grants: &Api<StsGrant>,
+    old_status: &StsGrantStatus,
+    served: Option<&Served>,
+    error: Error,
+    now: Timestamp,
+) -> Result<Action, Error> {
+    let ctx = &gctx.ctx;
+    let reason = failure_reason(&error);
+    let message = error.to_string();
+    tracing::warn!(reason, error = %message, "StsGrant reconcile failed");
+    ctx.metrics.reconcile_failed(KIND, reason);
+    let failure = Failure {
+        reason,
+        message: &message,
+        stalled: error.is_stalled(),
+        refresh_failed: !matches!(error, Error::Waiting { .. }),
+    };
+    let status =
+        output::failed_status(old_status, grant.metadata.generation, served, &failure, now);
+    if status != *old_status
+        && let Err(status_error) = apply_status(grants, &grant.name_any(), &status).await
+    {
+        tracing::warn!(error = %status_error, "could not write the failure status");
+    }
+    ctx.event(
+        &grant.object_ref(&()),
+        EventType::Warning,
+        reason,
+        "Refresh",
+        &message,
+    )
+    .await;
+    Err(error)
+}
+
+fn error_policy(grant: Arc<StsGrant>, error: &Error, gctx: Arc<GrantContext>) -> Action {
+    let ctx = &gctx.ctx;
+    let key = key(&grant);
+    let backoff = match error.retry() {
+        Retry::Backoff => ctx.next_backoff(&key),
+        Retry::AfterChange => ctx.resync_after(&key),
+    };
+    let expiration = grant
+        .status
+        .as_ref()
+        .and_then(|status| status.expiration.as_ref())
+        .map(|time| time.0);
+    Action::requeue(retry_after_failure(backoff, Timestamp::now(), expiration))
+}
+
+/// The wait after a failure: the backoff, bounded by the remaining lifetime of the credentials
+/// still served, and never past their expiry, so the grant turns `CredentialsExpired` at that
+/// moment rather than at the next retry.
+pub fn retry_after_failure(
+    backoff: Duration,
+    now: Timestamp,
+    expiration: Option<Timestamp>,
+) -> Duration {
+    match expiration {
+        Some(expiration) if now < expiration => {
+            let until_expiry = schedule::duration_between(now, expiration) + PLANNED_FLOOR;
+            schedule::retry_delay(backoff, now, expiration).min(until_expiry)
+        }
+        _ => backoff,
+    }
+    .max(PLANNED_FLOOR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    }
+
+    fn grant(extra: serde_json::Value) -> StsGrant {
+        let mut spec = serde_json::json!({"roleArn": "acs:ram::1111:role/r"});
+        if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        let mut grant = StsGrant::new("app", serde_json::from_value(spec).unwrap());
+        grant.metadata.namespace = Some("team-a".into());
+        grant
+    }
+
+    #[test]
+    fn session_names_default_to_namespace_and_name() {
+        assert_eq!(session_name(&grant(serde_json::json!({}))), "team-a.app");
+        let named = grant(serde_json::json!({"roleSessionName": "rabbit"}));
+        assert_eq!(session_name(&named), "rabbit");
+        let mut long = grant(serde_json::json!({}));
+        long.metadata.name = Some("x".repeat(100));
+        assert_eq!(session_name(&long).len(), 64);
+    }
+
+    #[test]
+    fn validation_reads_durations() {
+        let valid = validate(&grant(serde_json::json!({
+            "refreshBefore": "5m",
+            "rollout": {"targets": [{"kind": "Deployment", "name": "d"}], "minInterval": "30s"}
+        })))
+        .unwrap();
+        assert_eq!(valid.refresh_before, Some(Duration::from_secs(300)));
+        assert_eq!(valid.min_interval, Some(Duration::from_secs(30)));
+        assert_eq!(valid.duration_seconds, 3600);
+        let bad = validate(&grant(serde_json::json!({"refreshBefore": "5 minutes"})));
+        assert_eq!(bad.err().map(|e| e.reason()), Some("InvalidRefreshBefore"));
+    }
+
+    #[test]
+    fn sts_failures_get_grant_specific_reasons() {
+        let cloud = |code: &str, status: u16| {
+            Error::Cloud(crate::alicloud::Error::from_response(
+                "AssumeRole",
+                status,
+                format!(r#"{{"Code":"{code}","Message":"m","RequestId":"r"}}"#).as_bytes(),
+                None,
+                &[],
+            ))
+        };
+        assert_eq!(failure_reason(&cloud("NoPermission", 403)), "AccessDenied");
+        assert_eq!(
+            failure_reason(&cloud("EntityNotExist.Role", 404)),
+            "RoleNotFound"
+        );
+        assert_eq!(
+            failure_reason(&cloud("InvalidParameter.DurationSeconds", 400)),
+            "InvalidDuration"
+        );
+        assert_eq!(failure_reason(&cloud("Throttling.User", 400)), "Throttled");
+        assert_eq!(
+            failure_reason(&Error::waiting(resolve::ROLE_NOT_READY, "x")),
+            "RoleNotReady"
+        );
+    }
+
+    #[test]
+    fn retries_never_pass_the_expiry() {
+        let backoff = Duration::from_secs(120);
+        // Plenty of lifetime: the backoff, capped at half of what remains.
+        assert_eq!(retry_after_failure(backoff, at(0), Some(at(1000))), backoff);
+        // Two seconds left: at most one second.
+        assert_eq!(
+            retry_after_failure(backoff, at(0), Some(at(2))),
+            Duration::from_secs(1)
+        );
+        // 0.5 s left: at the expiry (plus the floor), not a second later.
+        let now = at(0);
+        let expiration = now + jiff::SignedDuration::from_millis(500);
+        assert_eq!(
+            retry_after_failure(backoff, now, Some(expiration)),
+            Duration::from_millis(510)
+        );
+        // Expired or unknown: the plain backoff.
+        assert_eq!(retry_after_failure(backoff, at(5), Some(at(1))), backoff);
+        assert_eq!(retry_after_failure(backoff, at(5), None), backoff);
+    }
+}
