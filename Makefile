@@ -5,9 +5,14 @@
 test:
 	scripts/test.sh
 
-## Regenerate crds/ from the Rust types.
+## The whole cross-account flow on this machine, narrated (control plane, emulator, operator).
+demo:
+	scripts/demo.sh
+
+## Regenerate crds/ and the chart's copy from the Rust types.
 crds:
 	cargo run --quiet -- crdgen --out-dir crds
+	cargo run --quiet -- crdgen --out-dir charts/ram-operator/crds
 
 envtest-start:
 	@scripts/envtest.sh start

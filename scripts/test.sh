@@ -3,9 +3,9 @@
 # emulator, end-to-end on a real control plane) and the Python interop tests that drive
 # our code with the official Alibaba Cloud SDKs.
 #
-# It starts what the tests need: the Python virtualenv (scripts/venv.sh) and the local
-# kube-apiserver / etcd / kube-controller-manager (scripts/envtest.sh, built from Go
-# modules on first use). A control plane it started is stopped again on exit unless
+# It starts what the tests need: the Python virtualenv (scripts/venv.sh), the local
+# kube-apiserver / etcd / kube-controller-manager and helm (scripts/envtest.sh, built from Go
+# modules on first use), and Debian's lua5.4 (installed with apt-get when missing). A control plane it started is stopped again on exit unless
 # RAM_OPERATOR_KEEP_ENVTEST=1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +28,16 @@ fi
 eval "$(scripts/envtest.sh start)"
 if [ "$started_here" = 1 ] && [ "${RAM_OPERATOR_KEEP_ENVTEST:-0}" != 1 ]; then
   trap 'scripts/envtest.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+
+step "helm (chart tests) and lua5.4 (Argo CD health check tests)"
+helm_bin=$(scripts/envtest.sh build-helm)
+export RAM_OPERATOR_HELM="$helm_bin"
+if ! command -v lua5.4 >/dev/null 2>&1; then
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq lua5.4 >/dev/null
 fi
 
 step "build"

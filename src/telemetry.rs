@@ -4,6 +4,8 @@
 //! namespace and name; secrets never reach a log line because the types that hold them
 //! redact themselves when formatted.
 
+use std::io::IsTerminal;
+
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
@@ -24,7 +26,12 @@ pub fn init(format: LogFormat) {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Plain => registry
-            .with(tracing_subscriber::fmt::layer().with_target(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_target(false)
+                    // Colour codes only for a person at a terminal, not in log files.
+                    .with_ansi(std::io::stdout().is_terminal()),
+            )
             .init(),
         LogFormat::Json => registry
             .with(

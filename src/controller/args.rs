@@ -94,6 +94,34 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub leader_election_namespace: String,
 
+    /// Name of the leader-election Lease; the replicas of one installation share it.
+    #[arg(
+        long,
+        env = "RAM_OPERATOR_LEADER_ELECTION_LEASE_NAME",
+        default_value = "ram-operator"
+    )]
+    pub leader_election_lease_name: String,
+
+    /// How long the Lease stays valid without renewal: the longest a crashed leader blocks a
+    /// standby replica. The holder renews a third of it before expiry.
+    #[arg(
+        long,
+        env = "RAM_OPERATOR_LEADER_ELECTION_LEASE_DURATION",
+        default_value = "15s",
+        value_parser = parse_duration
+    )]
+    pub leader_election_lease_duration: Duration,
+
+    /// How long to wait, after SIGTERM or SIGINT, for running reconciles to finish before
+    /// exiting anyway; keep it below the pod's `terminationGracePeriodSeconds`.
+    #[arg(
+        long,
+        env = "RAM_OPERATOR_SHUTDOWN_TIMEOUT",
+        default_value = "20s",
+        value_parser = parse_duration
+    )]
+    pub shutdown_timeout: Duration,
+
     /// Log line format.
     #[arg(long, env = "RAM_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
     pub log_format: LogFormat,

@@ -6,6 +6,7 @@ pub mod args;
 pub mod context;
 pub mod error;
 pub mod identity;
+pub mod leader;
 pub mod schedule;
 pub mod secrets;
 
@@ -77,10 +78,16 @@ impl CallObserver for MetricsObserver {
     }
 }
 
-/// Runs the operator until SIGTERM / SIGINT: health and metrics endpoints, then the three
-/// controllers over every watched namespace.
+/// Runs the operator until SIGTERM / SIGINT: health and metrics endpoints, then (as leader,
+/// when `--leader-election` is on) the three controllers over every watched namespace.
+///
+/// Shutdown: on SIGTERM or SIGINT the controllers stop taking work (each one also listens for
+/// the signal through `Controller::shutdown_on_signal` and lets running reconciles finish), the
+/// Lease is released so a standby takes over at once, and the process exits 0. Losing the Lease
+/// returns an error, so the process exits non-zero and is restarted as a standby.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     crate::telemetry::init(args.log_format);
+    let shutdown = ShutdownSignal::install()?;
     let metrics = Metrics::new();
     let readiness = Readiness::default();
     tokio::spawn(serve_or_log(
@@ -125,7 +132,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics,
     ));
 
-    wait_for_crds(&kube).await?;
+    tokio::select! {
+        waited = wait_for_crds(&kube) => waited?,
+        () = shutdown.wait() => {
+            tracing::info!("shutdown requested while waiting for CRDs, exiting");
+            return Ok(());
+        }
+    }
+
+    let mut leadership = if args.leader_election {
+        // A standby replica is ready: it can take over at any moment, and a rollout of several
+        // replicas must not wait for a leadership that only one of them can have.
+        readiness.set_ready();
+        let config = leader::ElectionConfig {
+            namespace: args.leader_election_namespace.clone(),
+            lease_name: args.leader_election_lease_name.clone(),
+            identity: leader::default_identity(),
+            lease_duration: args.leader_election_lease_duration,
+        };
+        tokio::select! {
+            acquired = leader::acquire(&kube, &config) => Some(acquired?),
+            () = shutdown.wait() => {
+                tracing::info!("shutdown requested while standing by, exiting");
+                return Ok(());
+            }
+        }
+    } else {
+        None
+    };
     tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting controllers");
 
     let mut controllers: Vec<BoxFuture<'static, ()>> = Vec::new();
@@ -137,10 +171,66 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         controllers.push(Box::pin(ram_user::run(ctx.clone(), scope.clone())));
         controllers.push(Box::pin(sts_grant::run(ctx.clone(), scope)));
     }
+    let mut controllers = std::pin::pin!(futures::future::join_all(controllers));
     readiness.set_ready();
-    futures::future::join_all(controllers).await;
-    tracing::info!("controllers stopped, exiting");
+
+    let lease_lost = async {
+        match leadership.as_mut() {
+            Some(leadership) => leadership.lost().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = &mut controllers => tracing::info!("controllers stopped"),
+        reason = lease_lost => {
+            // Returning drops the controllers mid-flight: a process that cannot prove it leads
+            // must not write another thing (see `leader`). The error exits the process non-zero.
+            tracing::error!(%reason, "lost leadership, exiting");
+            anyhow::bail!("lost leadership: {reason}");
+        }
+        () = shutdown.wait() => {
+            tracing::info!(timeout = ?args.shutdown_timeout, "shutdown requested, waiting for running reconciles");
+            if tokio::time::timeout(args.shutdown_timeout, &mut controllers).await.is_err() {
+                tracing::warn!("controllers did not stop in time, exiting anyway");
+            }
+        }
+    }
+    if let Some(leadership) = leadership {
+        leadership.release().await;
+    }
+    tracing::info!("exiting");
     Ok(())
+}
+
+/// SIGTERM (what the kubelet sends) or SIGINT (Ctrl-C), as a future any task can await.
+#[derive(Clone)]
+struct ShutdownSignal(tokio::sync::watch::Receiver<bool>);
+
+impl ShutdownSignal {
+    /// Registers the signal handlers now, so a signal that arrives during start-up is not lost.
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate =
+            signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        let (sender, receiver) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "received shutdown signal");
+            let _ = sender.send(true);
+        });
+        Ok(Self(receiver))
+    }
+
+    /// Resolves once a signal has arrived.
+    async fn wait(&self) {
+        let mut receiver = self.0.clone();
+        // An error means the sender task is gone, which only happens after it sent.
+        let _ = receiver.wait_for(|received| *received).await;
+    }
 }
 
 /// Region written into rendered CLI profiles when `--region` is not set.

@@ -198,6 +198,9 @@ impl Emulator {
     }
 }
 
+/// Operator handles started by this test binary, numbering their log files.
+static INSTANCES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// A running `ram-operator run`, watching one namespace, pointed at an emulator.
 pub struct Operator {
     child: Option<Child>,
@@ -220,6 +223,17 @@ impl Operator {
         emulator: &Emulator,
         namespace: &str,
         extra: &[&str],
+    ) -> Operator {
+        Self::start_with_kubeconfig(emulator, namespace, extra, &cluster.kubeconfig).await
+    }
+
+    /// [`Operator::start`] with another kubeconfig, e.g. one holding a ServiceAccount token to
+    /// run the operator with exactly that account's permissions.
+    pub async fn start_with_kubeconfig(
+        emulator: &Emulator,
+        namespace: &str,
+        extra: &[&str],
+        kubeconfig: &Path,
     ) -> Operator {
         let metrics_port = free_port();
         let health_port = free_port();
@@ -246,10 +260,7 @@ impl Operator {
         .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
         let envs = vec![
-            (
-                "KUBECONFIG".to_string(),
-                cluster.kubeconfig.display().to_string(),
-            ),
+            ("KUBECONFIG".to_string(), kubeconfig.display().to_string()),
             (
                 "RUST_LOG".to_string(),
                 std::env::var("RAM_OPERATOR_TEST_LOG")
@@ -260,7 +271,11 @@ impl Operator {
             child: None,
             args,
             envs,
-            name: namespace.to_string(),
+            // Several operators may watch one namespace (leader election): one log each.
+            name: format!(
+                "{namespace}-{}",
+                INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
             starts: 0,
             log: PathBuf::new(),
             earlier_logs: Vec::new(),
@@ -303,6 +318,32 @@ impl Operator {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }
+    }
+
+    /// The operator's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// Sends `signal` (a `kill -s` name such as `TERM`) to the operator process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("the operator is running");
+        let status = std::process::Command::new("kill")
+            .args(["-s", signal, &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {signal} {pid} failed");
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its exit status, or `None`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let status = tokio::time::timeout(timeout, child.wait())
+            .await
+            .ok()?
+            .ok()?;
+        self.child = None;
+        Some(status)
     }
 
     /// Starts the operator again with the same flags (after [`Operator::kill`]).

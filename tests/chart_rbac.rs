@@ -1,0 +1,464 @@
+//! The chart's RBAC on the real control plane: the rendered manifests are applied with
+//! server-side apply, the operator runs with a TokenRequest token of the chart's
+//! ServiceAccount, and both directions are checked: what it needs is allowed (it becomes
+//! ready, takes its Lease, and the seed reaches Ready), what it must not do is forbidden.
+
+mod chart;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::e2e::{Emulator, Operator, create_account_credentials};
+use support::{Cluster, KubectlOutput, TestNamespace, install_crds, repo_root, wait_for};
+
+/// An applied chart release and a kubeconfig acting as its ServiceAccount.
+struct Release {
+    name: String,
+    /// Release namespace (ServiceAccount, Lease).
+    ops: TestNamespace,
+    /// Token kubeconfig of the ServiceAccount.
+    kubeconfig: PathBuf,
+    cluster: Cluster,
+}
+
+impl Release {
+    /// `helm template` with `sets`, applied server-side, plus a token kubeconfig.
+    async fn install(cluster: &Cluster, prefix: &str, sets: &[&str]) -> Release {
+        let ops = TestNamespace::create(cluster, &format!("{prefix}-ops")).await;
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let name = format!("{prefix}-{}", &suffix[..6]);
+        let manifest = chart::template(&name, &ops.name, sets);
+        cluster
+            .kubectl_stdin(
+                &[
+                    "apply",
+                    "--server-side",
+                    "--field-manager",
+                    "chart-test",
+                    "-f",
+                    "-",
+                ],
+                &manifest,
+            )
+            .await
+            .expect_success("kubectl apply --server-side of the rendered chart");
+        let token = cluster
+            .kubectl(&[
+                "create",
+                "token",
+                &Self::account(&name),
+                "-n",
+                &ops.name,
+                "--duration",
+                "1h",
+            ])
+            .await
+            .expect_success("kubectl create token")
+            .trim()
+            .to_string();
+        let kubeconfig = token_kubeconfig(&cluster.kubeconfig, &token, &name);
+        Release {
+            name,
+            ops,
+            kubeconfig,
+            cluster: cluster.clone(),
+        }
+    }
+
+    fn account(release: &str) -> String {
+        format!("{release}-ram-operator")
+    }
+
+    /// kubectl as the ServiceAccount.
+    async fn kubectl(&self, args: &[&str]) -> KubectlOutput {
+        let kubeconfig = self.kubeconfig.display().to_string();
+        let mut full = vec!["--kubeconfig", kubeconfig.as_str()];
+        full.extend_from_slice(args);
+        self.cluster.kubectl(&full).await
+    }
+
+    /// `kubectl auth can-i` as the ServiceAccount: yes or no.
+    async fn can_i(&self, args: &[&str]) -> bool {
+        let mut full = vec!["auth", "can-i"];
+        full.extend_from_slice(args);
+        let output = self.kubectl(&full).await;
+        match output.stdout.trim() {
+            "yes" => true,
+            "no" => false,
+            other => panic!("can-i {args:?}: {other:?} {}", output.stderr),
+        }
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        // Cluster-scoped objects do not go with the namespaces.
+        let _ = std::process::Command::new("kubectl")
+            .args([
+                "delete",
+                "clusterrole,clusterrolebinding",
+                "-l",
+                &format!("app.kubernetes.io/instance={}", self.name),
+                "--wait=false",
+                "--ignore-not-found",
+            ])
+            .env("KUBECONFIG", &self.cluster.kubeconfig)
+            .output();
+        let _ = std::fs::remove_file(&self.kubeconfig);
+    }
+}
+
+/// A copy of `admin` (the test cluster's kubeconfig) that authenticates with `token` only.
+fn token_kubeconfig(admin: &Path, token: &str, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(admin).expect("read the test kubeconfig");
+    let mut config: serde_yaml::Value = serde_yaml::from_str(&text).expect("kubeconfig YAML");
+    config["users"] = serde_yaml::from_str(&format!(
+        "- name: service-account\n  user:\n    token: {token}\n"
+    ))
+    .expect("users YAML");
+    for context in config["contexts"]
+        .as_sequence_mut()
+        .expect("kubeconfig contexts")
+    {
+        context["context"]["user"] = "service-account".into();
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chart-kubeconfigs");
+    std::fs::create_dir_all(&dir).expect("kubeconfig dir");
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, serde_yaml::to_string(&config).expect("YAML")).expect("write");
+    path
+}
+
+fn lease_flags(release: &Release) -> Vec<String> {
+    [
+        "--leader-election",
+        "--leader-election-namespace",
+        &release.ops.name,
+        "--leader-election-lease-name",
+        &Release::account(&release.name),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Logs of the operator with the lines that report a refused request.
+fn forbidden_lines(logs: &str) -> Vec<&str> {
+    logs.lines()
+        .filter(|line| line.contains("forbidden") || line.contains("Forbidden"))
+        .collect()
+}
+
+#[tokio::test]
+async fn namespaced_chart_rbac_allows_what_the_operator_needs_and_nothing_else() {
+    let cluster = Cluster::connect().await;
+    install_crds(&cluster).await;
+    let watched = TestNamespace::create(&cluster, "rbac-watched").await;
+    let other = TestNamespace::create(&cluster, "rbac-other").await;
+    let set = format!("watchNamespaces={{{}}}", watched.name);
+    let release = Release::install(&cluster, "rbac", &[&set]).await;
+    let w = watched.name.as_str();
+    let o = other.name.as_str();
+    let ops = release.ops.name.as_str();
+    let lease = Release::account(&release.name);
+    let lease_resource = format!("leases/{lease}");
+
+    // What the operator does, one verb each.
+    for (args, what) in [
+        (vec!["get", "secrets", "-n", w], "read credentials Secrets"),
+        (vec!["list", "secrets", "-n", w], "watch its Secrets"),
+        (vec!["watch", "secrets", "-n", w], "watch its Secrets"),
+        (
+            vec!["create", "secrets", "-n", w],
+            "create Secrets by apply",
+        ),
+        (vec!["patch", "secrets", "-n", w], "write Secrets by apply"),
+        (
+            vec!["watch", "stsgrants.ram.alicloud.dev", "-n", w],
+            "watch grants",
+        ),
+        (
+            vec!["patch", "crossaccountroles.ram.alicloud.dev", "-n", w],
+            "finalizer",
+        ),
+        (
+            vec![
+                "patch",
+                "ramusers.ram.alicloud.dev",
+                "--subresource=status",
+                "-n",
+                w,
+            ],
+            "status",
+        ),
+        (
+            vec![
+                "update",
+                "stsgrants.ram.alicloud.dev",
+                "--subresource=finalizers",
+                "-n",
+                w,
+            ],
+            "ownerRefs",
+        ),
+        (vec!["create", "events.events.k8s.io", "-n", w], "events"),
+        (vec!["patch", "deployments.apps", "-n", w], "rollout"),
+        (
+            vec!["create", "leases.coordination.k8s.io", "-n", ops],
+            "create the Lease",
+        ),
+        (
+            vec!["patch", lease_resource.as_str(), "-n", ops],
+            "renew the Lease",
+        ),
+        (
+            vec![
+                "get",
+                "customresourcedefinitions/stsgrants.ram.alicloud.dev",
+            ],
+            "wait for CRDs",
+        ),
+    ] {
+        assert!(
+            release.can_i(&args).await,
+            "forbidden but needed ({what}): {args:?}"
+        );
+    }
+    // What it never does.
+    for args in [
+        vec!["create", "configmaps", "-n", w],
+        vec!["delete", "secrets", "-n", w],
+        vec!["update", "secrets", "-n", w],
+        vec!["get", "secrets", "-n", o],
+        vec!["list", "secrets", "-n", o],
+        vec!["create", "secrets", "-n", o],
+        vec!["list", "secrets", "--all-namespaces"],
+        vec!["create", "stsgrants.ram.alicloud.dev", "-n", w],
+        vec!["delete", "crossaccountroles.ram.alicloud.dev", "-n", w],
+        vec!["update", "ramusers.ram.alicloud.dev", "-n", w],
+        vec!["patch", "stsgrants.ram.alicloud.dev", "-n", o],
+        vec!["create", "deployments.apps", "-n", w],
+        vec!["get", "leases/someone-elses", "-n", ops],
+        vec!["create", "leases.coordination.k8s.io", "-n", w],
+        vec!["list", "customresourcedefinitions"],
+        vec![
+            "get",
+            "customresourcedefinitions/leases.coordination.k8s.io",
+        ],
+        vec!["create", "clusterroles"],
+        vec!["get", "pods", "-n", w],
+    ] {
+        assert!(
+            !release.can_i(&args).await,
+            "allowed but never needed: {args:?}"
+        );
+    }
+
+    // Real writes: a labelled Secret applied server-side in a watched namespace works (the way
+    // the operator writes), a ConfigMap there and a Secret elsewhere are refused.
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: probe\n  namespace: {w}\n  labels:\n    \
+         app.kubernetes.io/managed-by: ram-operator\nstringData:\n  k: v\n"
+    );
+    let applied = release
+        .cluster
+        .kubectl_stdin(
+            &[
+                "--kubeconfig",
+                &release.kubeconfig.display().to_string(),
+                "apply",
+                "--server-side",
+                "--field-manager",
+                "ram-operator",
+                "-f",
+                "-",
+            ],
+            &secret,
+        )
+        .await;
+    applied.expect_success("server-side apply of a Secret as the operator");
+    let configmap = release
+        .kubectl(&[
+            "create",
+            "configmap",
+            "probe",
+            "-n",
+            w,
+            "--from-literal=k=v",
+        ])
+        .await;
+    assert!(
+        !configmap.success && configmap.stderr.contains("forbidden"),
+        "{configmap:?}"
+    );
+    let elsewhere = release
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "probe",
+            "-n",
+            o,
+            "--from-literal=k=v",
+        ])
+        .await;
+    assert!(
+        !elsewhere.success && elsewhere.stderr.contains("forbidden"),
+        "{elsewhere:?}"
+    );
+    let read_elsewhere = release.kubectl(&["get", "secrets", "-n", o]).await;
+    assert!(!read_elsewhere.success, "{read_elsewhere:?}");
+
+    // The operator itself, as the ServiceAccount: waits for its CRDs (by name), takes the Lease
+    // in the release namespace, starts its controllers, and is ready; nothing was refused.
+    let emulator = Emulator::start("rbac", 1.0).await;
+    let flags = lease_flags(&release);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let operator = Operator::start_with_kubeconfig(&emulator, w, &flags, &release.kubeconfig).await;
+    wait_for("the operator to lead", Duration::from_secs(60), || async {
+        operator
+            .logs()
+            .contains("starting controllers")
+            .then_some(())
+            .ok_or("not leading yet")
+    })
+    .await;
+    let holder = cluster
+        .kubectl(&[
+            "get",
+            "lease",
+            &lease,
+            "-n",
+            ops,
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .await;
+    assert!(!holder.expect_success("get the Lease").trim().is_empty());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let logs = operator.logs();
+    assert!(
+        forbidden_lines(&logs).is_empty(),
+        "refused requests:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn cluster_wide_chart_rbac_covers_every_namespace_but_not_other_kinds() {
+    let cluster = Cluster::connect().await;
+    let some = TestNamespace::create(&cluster, "rbac-any").await;
+    let release = Release::install(&cluster, "rbac-cw", &[]).await;
+    let n = some.name.as_str();
+    assert!(
+        release
+            .can_i(&["list", "secrets", "--all-namespaces"])
+            .await
+    );
+    assert!(
+        release
+            .can_i(&[
+                "patch",
+                "stsgrants.ram.alicloud.dev",
+                "--subresource=status",
+                "-n",
+                n
+            ])
+            .await
+    );
+    assert!(
+        release
+            .can_i(&["create", "events.events.k8s.io", "-n", n])
+            .await
+    );
+    assert!(!release.can_i(&["create", "configmaps", "-n", n]).await);
+    assert!(!release.can_i(&["delete", "secrets", "-n", n]).await);
+    assert!(
+        !release
+            .can_i(&["create", "leases.coordination.k8s.io", "-n", n])
+            .await
+    );
+    let configmap = release
+        .kubectl(&[
+            "create",
+            "configmap",
+            "probe",
+            "-n",
+            n,
+            "--from-literal=k=v",
+        ])
+        .await;
+    assert!(
+        !configmap.success && configmap.stderr.contains("forbidden"),
+        "{configmap:?}"
+    );
+}
+
+/// The seed scenario under the chart's RBAC. Needs the three controllers: until they are merged
+/// the placeholders never reconcile and this test times out waiting for Ready.
+#[tokio::test]
+async fn seed_reaches_ready_as_the_chart_service_account() {
+    let cluster = Cluster::connect().await;
+    install_crds(&cluster).await;
+    let watched = TestNamespace::create(&cluster, "rbac-seed").await;
+    let set = format!("watchNamespaces={{{}}}", watched.name);
+    let release = Release::install(&cluster, "rbac-seed", &[&set]).await;
+    let w = watched.name.as_str();
+    create_account_credentials(&cluster, w).await;
+    let emulator = Emulator::start("rbac-seed", 0.05).await;
+    let flags = lease_flags(&release);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let operator = Operator::start_with_kubeconfig(&emulator, w, &flags, &release.kubeconfig).await;
+
+    for file in [
+        "10-account-a-role.yaml",
+        "20-account-b-user.yaml",
+        "30-grant.yaml",
+        "40-console-user.yaml",
+    ] {
+        let path = repo_root().join("examples/seed").join(file);
+        cluster
+            .kubectl(&["apply", "-n", w, "-f", &path.display().to_string()])
+            .await
+            .expect_success(&format!("apply {file}"));
+    }
+    for object in [
+        "crossaccountrole/rabbitmq-access",
+        "ramuser/rabbitmq-app",
+        "ramuser/alice",
+        "stsgrant/rabbitmq-app",
+    ] {
+        cluster
+            .kubectl(&[
+                "wait",
+                "--for=condition=Ready",
+                object,
+                "-n",
+                w,
+                "--timeout=100s",
+            ])
+            .await
+            .expect_success(&format!("{object} Ready under the chart's RBAC"));
+    }
+    let secret = cluster
+        .kubectl(&[
+            "get",
+            "secret",
+            "rabbitmq-app",
+            "-n",
+            w,
+            "-o",
+            "jsonpath={.data}",
+        ])
+        .await;
+    assert!(
+        secret
+            .expect_success("the grant's Secret")
+            .contains("ALIBABA_CLOUD_SECURITY_TOKEN")
+    );
+    let logs = operator.logs();
+    assert!(
+        forbidden_lines(&logs).is_empty(),
+        "refused requests:\n{logs}"
+    );
+}
