@@ -303,5 +303,55 @@ spec:
         !operator.logs().contains(root_key(ACCOUNT_A).1),
         "the neighbour's secret is in the operator log"
     );
+
+    // Objects whose credentials never worked delete cleanly (regression: the finalizer waited
+    // for the missing Secret for ever, holding the namespace in Terminating).
+    let wrong = format!(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: wrong-creds}}
+stringData: {{AccessKeyId: LTAI5tNoSuchKey0001, AccessKeySecret: not-a-real-secret-value}}
+---
+apiVersion: ram.alicloud.dev/v1alpha1
+kind: CrossAccountRole
+metadata: {{name: wrong-creds}}
+spec:
+  trustedAccounts: ["{ACCOUNT_B}"]
+  credentialsRef: {{name: wrong-creds}}
+"#
+    );
+    cluster
+        .kubectl_stdin(&["apply", "-n", ns, "-f", "-"], &wrong)
+        .await
+        .expect_success("apply a role with unknown keys");
+    refused(
+        &cluster,
+        ns,
+        "CrossAccountRole",
+        "wrong-creds",
+        "CredentialsInvalid",
+    )
+    .await;
+    let roles = api(&cluster, ns, "CrossAccountRole");
+    for name in ["steal-creds", "pruned", "wrong-creds"] {
+        roles
+            .delete(name, &kube::api::DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    for name in ["steal-creds", "pruned", "wrong-creds"] {
+        wait_for(&format!("{name} to be deleted"), TIMEOUT, || {
+            let roles = roles.clone();
+            async move {
+                match roles.get_opt(name).await {
+                    Ok(None) => Ok(()),
+                    Ok(Some(object)) => Err(format!("still there: {:?}", ready(&object))),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+        })
+        .await;
+    }
     println!("isolation: {refusals} crafted references refused, 4 plain ones resolved locally");
 }
