@@ -18,9 +18,12 @@ use crate::emulator::auth::{NonceCache, authenticate};
 use crate::emulator::request::ApiRequest;
 use crate::emulator::state::World;
 
+/// One fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by name (the `fuzz/fuzz_targets/<name>.rs` files and the
 /// `fuzz/{corpus,regressions}/<name>/` directories).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("error_response", error_response),
     ("wire_decode", wire_decode),
     ("policy_normalize", policy_normalize),
