@@ -77,7 +77,7 @@ pub async fn secret_values(cluster: &Cluster, namespace: &str) -> BTreeSet<Strin
 }
 
 /// A Secret value, plus the secret fields of a JSON rendering (`config.json`) inside it.
-fn collect_secret_strings(text: &str, into: &mut BTreeSet<String>) {
+pub fn collect_secret_strings(text: &str, into: &mut BTreeSet<String>) {
     if let Ok(json) = serde_json::from_str::<Value>(text) {
         collect_json(&json, into);
         return;
