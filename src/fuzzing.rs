@@ -43,7 +43,13 @@ pub fn error_response(data: &[u8]) {
     };
     let mut with_secret = body.to_vec();
     with_secret.extend_from_slice(SECRET.as_bytes());
-    for body in [body, with_secret.as_slice()] {
+    // The secret echoed inside a well-formed message, surrounded by the fuzzer's text.
+    let text = String::from_utf8_lossy(body);
+    let echoed = serde_json::json!({
+        "Code": text, "Message": format!("{text}{SECRET}{text}"), "RequestId": text,
+    })
+    .to_string();
+    for body in [body, with_secret.as_slice(), echoed.as_bytes()] {
         let error = Error::from_response("GetRole", status, body, None, &[SECRET]);
         let text = error.to_string();
         assert!(!text.contains(SECRET), "secret in error text: {text}");
