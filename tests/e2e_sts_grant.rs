@@ -26,8 +26,10 @@ use ram_operator::alicloud::{Client, ClientConfig, Endpoints, StaticProvider};
 use ram_operator::crd::StsGrant;
 use serde_json::Value;
 
-use support::e2e::{ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, Emulator, Operator, root_key};
-use support::{Cluster, TestNamespace, install_crds, repo_root, wait_for};
+use support::e2e::{
+    ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, Emulator, Operator, root_key, sdk_caller_identity,
+};
+use support::{Cluster, TestNamespace, install_crds, wait_for};
 
 const ROLE: &str = "rabbitmq-access";
 const USER: &str = "rabbitmq-app";
@@ -258,39 +260,6 @@ fn text(secret: &Secret, key: &str) -> String {
         .and_then(|data| data.get(key))
         .map(|value| String::from_utf8_lossy(&value.0).into_owned())
         .unwrap_or_default()
-}
-
-/// Runs the official SDK in a fresh process with `env` (and HOME `home`), as a pod would.
-async fn sdk_caller_identity(
-    endpoint: &str,
-    home: &std::path::Path,
-    env: &[(&str, String)],
-) -> Value {
-    let venv = std::process::Command::new(repo_root().join("scripts/venv.sh"))
-        .output()
-        .expect("scripts/venv.sh runs");
-    assert!(venv.status.success(), "scripts/venv.sh failed");
-    let python =
-        std::path::PathBuf::from(String::from_utf8_lossy(&venv.stdout).trim()).join("bin/python");
-    let mut command = tokio::process::Command::new(python);
-    command
-        .arg(repo_root().join("tests/interop/sdk_caller_identity.py"))
-        .arg(endpoint)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = command.output().await.expect("run the SDK script");
-    assert!(
-        output.status.success(),
-        "the SDK script failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the script prints JSON")
 }
 
 /// Proof 1 and 7: Ready, the Secret's shape, the official SDK through env vars and

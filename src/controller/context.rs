@@ -124,10 +124,30 @@ impl Context {
 
 /// `<action>-<8 hex digits of the note's hash>`: machine-readable, within the API's 128
 /// characters.
+///
+/// A cloud error's `[RequestId ...]` differs on every attempt; it is left out of the hash so a
+/// failure retried many times stays one Event series instead of a flood.
 pub fn event_action(action: &str, note: &str) -> String {
-    let hash = (stable_fraction(note) * f64::from(u32::MAX)) as u32;
+    let hash = (stable_fraction(&without_request_ids(note)) * f64::from(u32::MAX)) as u32;
     let action: String = action.chars().take(100).collect();
     format!("{action}-{hash:08x}")
+}
+
+fn without_request_ids(note: &str) -> String {
+    const MARK: &str = "[RequestId ";
+    let mut out = String::with_capacity(note.len());
+    let mut rest = note;
+    while let Some(start) = rest.find(MARK) {
+        out.push_str(&rest[..start]);
+        match rest[start..].find(']') {
+            Some(end) => rest = &rest[start + end + 1..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `<cluster>/<namespace>/<kind>/<name>`.
@@ -212,6 +232,23 @@ mod tests {
         );
         assert!(revoke_b.starts_with("UpdateRole-"));
         assert!(event_action(&"x".repeat(300), "n").len() <= 128);
+    }
+
+    #[test]
+    fn retries_of_one_failure_share_an_event_series() {
+        let first =
+            "AssumeRole: NoPermission (HTTP 403): denied [RequestId 6781C6CF-8A1B] retrying";
+        let second =
+            "AssumeRole: NoPermission (HTTP 403): denied [RequestId 2D071F4A-FCA8] retrying";
+        assert_eq!(
+            event_action("Refresh", first),
+            event_action("Refresh", second)
+        );
+        assert_ne!(
+            event_action("Refresh", first),
+            event_action("Refresh", "AssumeRole: Throttling.User [RequestId 1]")
+        );
+        assert_eq!(without_request_ids("a [RequestId x] b [RequestId y"), "a  b ");
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub struct FaultRule {
     /// Latency added to every matching request, in milliseconds (a timeout is a large value).
     #[serde(default)]
     pub latency_ms: u64,
+    /// Latency added after the operation ran, before the answer is sent, in milliseconds: a
+    /// slow or lost response whose change is made even when the caller gives up waiting (the
+    /// window a client crash after a non-idempotent call falls into).
+    #[serde(default)]
+    pub response_latency_ms: u64,
 }
 
 fn one() -> f64 {
@@ -73,6 +78,8 @@ impl FaultSet {
 pub struct Injection {
     /// Latency to add first.
     pub latency_ms: u64,
+    /// Latency to add after the operation ran (only when no error is injected).
+    pub response_latency_ms: u64,
     /// Error to return instead of running the operation.
     pub error: Option<ApiError>,
 }
@@ -129,6 +136,7 @@ impl Faults {
         });
         Some(Injection {
             latency_ms: rule.latency_ms,
+            response_latency_ms: rule.response_latency_ms,
             error,
         })
     }
@@ -164,6 +172,20 @@ mod tests {
     }
 
     #[test]
+    fn response_latency_is_read() {
+        let set: FaultSet = serde_json::from_str(
+            r#"{"faults":[{"action":"CreateAccessKey","responseLatencyMs":3000}]}"#,
+        )
+        .unwrap();
+        let faults = Faults::default();
+        faults.set(set);
+        let injection = faults.decide("CreateAccessKey").unwrap();
+        assert_eq!(injection.response_latency_ms, 3000);
+        assert_eq!(injection.latency_ms, 0);
+        assert!(injection.error.is_none());
+    }
+
+    #[test]
     fn rate_zero_never_fails_and_star_matches() {
         let faults = Faults::default();
         faults.set(FaultSet {
@@ -174,6 +196,7 @@ mod tests {
                 message: None,
                 rate: 0.0,
                 latency_ms: 0,
+                response_latency_ms: 0,
             }],
         });
         for _ in 0..100 {

@@ -360,6 +360,7 @@ async fn process(
         }
     };
     let label = caller.arn();
+    let mut response_latency_ms = 0;
     if let Some(injection) = shared.faults.decide(&request.action) {
         if injection.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(injection.latency_ms)).await;
@@ -367,20 +368,33 @@ async fn process(
         if let Some(error) = injection.error {
             return (label, Err(error));
         }
+        response_latency_ms = injection.response_latency_ms;
     }
+    let result = run_operation(shared, request, &caller, now);
+    if response_latency_ms > 0 {
+        // The change is made; only the answer is late (a dropped connection does not undo it).
+        tokio::time::sleep(Duration::from_millis(response_latency_ms)).await;
+    }
+    (label, result)
+}
+
+/// Runs the operation under the state lock (never held across an await).
+fn run_operation(
+    shared: &Shared,
+    request: &ApiRequest,
+    caller: &Caller,
+    now: Timestamp,
+) -> ApiResult<Value> {
     let Ok(mut world) = shared.world.lock() else {
-        return (
-            label,
-            Err(ApiError::new(
-                500,
-                "InternalError",
-                "The state lock is poisoned.",
-            )),
-        );
+        return Err(ApiError::new(
+            500,
+            "InternalError",
+            "The state lock is poisoned.",
+        ));
     };
     let mut ctx = Ctx {
         world: &mut world,
-        caller: &caller,
+        caller,
         now,
         expiry_scale: shared.expiry_scale,
         oidc: &shared.oidc,
@@ -390,13 +404,12 @@ async fn process(
         Service::Ims => ims::handle(request, &mut ctx),
         Service::Sts => sts::handle(request, &mut ctx),
     };
-    let result = outcome.unwrap_or_else(|| {
+    outcome.unwrap_or_else(|| {
         Err(ApiError::not_found(
             "InvalidAction.NotFound",
             "Specified api is not found, please check your url and method.",
         ))
-    });
-    (label, result)
+    })
 }
 
 async fn api(

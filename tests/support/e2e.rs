@@ -403,3 +403,36 @@ pub async fn create_account_credentials(cluster: &Cluster, namespace: &str) {
             .unwrap_or_else(|e| panic!("create Secret {namespace}/{name}: {e}"));
     }
 }
+
+/// Runs the official SDK in a fresh process with `env` (and HOME `home`), as a pod would.
+pub async fn sdk_caller_identity(
+    endpoint: &str,
+    home: &std::path::Path,
+    env: &[(&str, String)],
+) -> serde_json::Value {
+    let venv = std::process::Command::new(repo_root().join("scripts/venv.sh"))
+        .output()
+        .expect("scripts/venv.sh runs");
+    assert!(venv.status.success(), "scripts/venv.sh failed");
+    let python =
+        std::path::PathBuf::from(String::from_utf8_lossy(&venv.stdout).trim()).join("bin/python");
+    let mut command = tokio::process::Command::new(python);
+    command
+        .arg(repo_root().join("tests/interop/sdk_caller_identity.py"))
+        .arg(endpoint)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().await.expect("run the SDK script");
+    assert!(
+        output.status.success(),
+        "the SDK script failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the script prints JSON")
+}
