@@ -1,9 +1,17 @@
 # Entry points a newcomer needs; the scripts hold the logic.
-.PHONY: test demo crds envtest-start envtest-stop
+.PHONY: test soak fuzz demo crds envtest-start envtest-stop
 
 ## Lints and every test layer (starts the control plane and builds what is missing).
 test:
 	scripts/test.sh
+
+## The long fault run, schema fuzz and fuzzing (SOAK_MINUTES, default 30; see scripts/soak.sh).
+soak:
+	scripts/soak.sh
+
+## Every cargo-fuzz target for FUZZ_SECONDS each (default 25; nightly toolchain).
+fuzz:
+	scripts/fuzz.sh
 
 ## The whole cross-account flow on this machine, narrated (control plane, emulator, operator).
 demo:

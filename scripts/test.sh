@@ -48,7 +48,15 @@ if [ -n "${CARGO_TARGET_DIR:-}" ]; then
 fi
 
 step "rust tests"
+# tests/faults.rs restarts kube-apiserver and etcd, so it starts a control plane of its own
+# (envtest-run-faults in the cache) and never touches the one above.
 cargo test --locked --all-targets
+
+step "dependency policy (licences, bans, sources; offline)"
+scripts/deny.sh
+
+step "fuzzing (${FUZZ_SECONDS:-20} s per target)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh
 
 step "interop tests with the official SDKs"
 # The legacy SDK forwards proxy variables as explicit proxies; the tests only talk to loopback.

@@ -9,6 +9,8 @@ pub mod alicloud;
 pub mod controller;
 pub mod crd;
 pub mod emulator;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod server;
 pub mod telemetry;

@@ -26,6 +26,11 @@ use super::signature::{self, percent_encode};
 use super::sts::{AnonymousSts, Sts};
 use super::wire::{Params, decode};
 
+/// The largest answer body the client reads. RAM / IMS / STS answers are a few kilobytes (a
+/// full `ListPolicies` page a few hundred); anything larger is refused before it is buffered,
+/// so a broken or hostile endpoint cannot make the operator allocate without bound.
+pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Endpoint URL per service. Paths are ignored: RPC calls go to `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
@@ -396,9 +401,12 @@ impl Client {
             .and_then(|value| value.trim().parse::<u64>().ok())
             // The Tea SDK compares it with a millisecond cap, so milliseconds it is.
             .map(Duration::from_millis);
-        let body = response.bytes().await.map_err(transport)?;
+        let body = read_body(response).await.map_err(|error| match error {
+            BodyError::Transport(error) => transport(error),
+            BodyError::TooLarge => too_large(action),
+        })?;
         if status.is_success() {
-            return Ok(body.to_vec());
+            return Ok(body);
         }
         let secrets: Vec<&str> = credentials
             .into_iter()
@@ -419,6 +427,41 @@ impl Client {
             &secrets,
         ))
     }
+}
+
+enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge,
+}
+
+fn too_large(action: &str) -> Error {
+    Error::local(
+        ErrorKind::Decode,
+        action,
+        format!(
+            "the answer is larger than {} MiB; refused unread",
+            MAX_RESPONSE_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+/// Reads the body chunk by chunk, stopping as soon as it exceeds [`MAX_RESPONSE_BYTES`]
+/// (a declared `Content-Length` over the limit is refused before reading anything).
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

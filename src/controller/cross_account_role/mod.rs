@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use super::error::{Error, Retry};
 use super::{Context, MIN_REQUEUE, Scope, context, identity};
+use crate::alicloud::ErrorKind;
 use crate::crd::{CrossAccountRole, CrossAccountRoleStatus, FINALIZER};
 
 use apply::Target;
@@ -196,12 +197,35 @@ async fn reconcile_cleanup(
         .await;
         return Ok(Action::await_change());
     }
-    let outcome = async {
-        let provider = credentials(ctx, object).await?;
+    let provider = match credentials(ctx, object).await {
+        Ok(provider) => provider,
+        Err(error) if never_reached_the_cloud(object) => {
+            // Credentials that never worked created nothing; waiting for them would hold the
+            // object (and its namespace) in deletion for ever.
+            let note = format!(
+                "role {role_name} was never created or observed ({}): nothing to delete",
+                error.reason()
+            );
+            tracing::info!("{note}");
+            publish(
+                ctx,
+                &reference,
+                EventType::Normal,
+                "RoleLeft",
+                "Cleanup",
+                note,
+            )
+            .await;
+            return Ok(Action::await_change());
+        }
+        Err(error) => {
+            return Err(report_failure(ctx, api, object, &reference, error, "Cleanup").await);
+        }
+    };
+    let outcome = {
         let target = target(ctx, object, &reference, provider.as_ref());
         cleanup::cleanup(&target, object).await
-    }
-    .await;
+    };
     let (reason, note) = match outcome {
         Ok(Cleanup::Deleted) => (
             "RoleDeleted",
@@ -215,6 +239,23 @@ async fn reconcile_cleanup(
                  touched"
             ),
         ),
+        // A key the cloud does not know never created anything either.
+        Err(Error::Cloud(error))
+            if never_reached_the_cloud(object)
+                && matches!(
+                    error.kind(),
+                    ErrorKind::CredentialsInvalid | ErrorKind::SignatureMismatch
+                ) =>
+        {
+            (
+                "RoleLeft",
+                format!(
+                    "role {role_name} was never created or observed (the credentials are \
+                     refused: {}): nothing to delete",
+                    error.code().unwrap_or("CredentialsInvalid")
+                ),
+            )
+        }
         Err(error) => {
             return Err(report_failure(ctx, api, object, &reference, error, "Cleanup").await);
         }
@@ -222,6 +263,15 @@ async fn reconcile_cleanup(
     tracing::info!(reason, "{note}");
     publish(ctx, &reference, EventType::Normal, reason, "Cleanup", note).await;
     Ok(Action::await_change())
+}
+
+/// Whether the object never saw its role in the cloud: no status with a role id or ARN, so no
+/// reconcile ever got past the credentials.
+fn never_reached_the_cloud(object: &CrossAccountRole) -> bool {
+    object
+        .status
+        .as_ref()
+        .is_none_or(|status| status.role_id.is_none() && status.arn.is_none())
 }
 
 /// Sets the failure conditions, publishes a Warning Event and counts the failure; returns the
