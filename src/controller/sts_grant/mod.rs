@@ -22,7 +22,7 @@ pub mod output;
 pub mod resolve;
 pub mod rollout;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -34,6 +34,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use self::decide::{Decision, RefreshReason, Served, Wanted, decide};
@@ -57,6 +58,15 @@ const KIND: &str = "StsGrant";
 /// The shortest wait for a planned time that is still ahead: the planned instant itself is
 /// what matters, so this floor is far below [`MIN_REQUEUE`] (which guards past deadlines).
 const PLANNED_FLOOR: Duration = Duration::from_millis(10);
+
+/// Reconciles doing API or cloud work at once, over all namespaces of the process. Without a
+/// bound, a thousand grants reconciled together opened a thousand connections to the API
+/// server (about 120 MiB of TLS buffers and handshakes) and queued on the STS budget anyway;
+/// 32 keep a 100 calls/s budget busy at API latencies up to a quarter of a second.
+pub const MAX_CONCURRENT_RECONCILES: usize = 32;
+
+static RECONCILE_SLOTS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_RECONCILES));
 
 /// What the grant controller shares across reconciles.
 pub struct GrantContext {
@@ -331,6 +341,7 @@ async fn reconcile_inner(
         let delay = schedule::duration_between(now, wake_at).max(PLANNED_FLOOR);
         return Ok(Action::requeue(delay));
     }
+    let _slot = RECONCILE_SLOTS.acquire().await.ok();
     let begun = gctx.own.begin(&grant_key);
     let now = Timestamp::now();
     let grants: Api<StsGrant> = Api::namespaced(ctx.kube.clone(), &namespace);
