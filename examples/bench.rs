@@ -127,6 +127,8 @@ struct RefreshRecord {
     lateness_s: f64,
     /// `refreshed-at` (start of the refresh, before AssumeRole) minus the planned time.
     start_lateness_s: f64,
+    /// When the refresh started (`refreshed-at`), on the bench's clock.
+    started_s: f64,
 }
 
 #[derive(Clone, Default, serde::Serialize)]
@@ -606,6 +608,7 @@ fn spawn_watches(
                     at_s: since(clock),
                     lateness_s: seconds(seen.duration_since(previous.next_refresh)),
                     start_lateness_s: seconds(refreshed_at.duration_since(previous.next_refresh)),
+                    started_s: since(clock) - seconds(seen.duration_since(refreshed_at)),
                 });
                 *observed.refresh_count.entry(k).or_insert(0) += 1;
             }
@@ -1029,12 +1032,12 @@ async fn main() -> anyhow::Result<()> {
         }
         if let (Some(restart_at), None) = (restart_at_clock, restart_first_refresh_s) {
             let observed = observed.lock().expect("lock");
+            // A refresh the new process started (not one of the old process landing late).
             restart_first_refresh_s = observed
                 .refreshes
                 .iter()
-                .map(|r| r.at_s)
-                .find(|at| *at >= restart_at)
-                .map(|at| at - restart_at);
+                .find(|r| r.started_s >= restart_at)
+                .map(|r| r.at_s - restart_at);
         }
         if done >= args.grants {
             break;
@@ -1086,7 +1089,8 @@ async fn main() -> anyhow::Result<()> {
     emulator.kill().await;
 
     // 5. Figures.
-    let observed = observed.lock().expect("lock");
+    // The watches keep running into an empty record; the figures use this snapshot.
+    let observed = std::mem::take(&mut *observed.lock().expect("lock"));
     let refreshes: Vec<RefreshRecord> = observed.refreshes[refreshes_before..].to_vec();
     let refresh_n = refreshes.len().max(1) as f64;
     let assume_calls = assume_after.1 - assume_before.1;
