@@ -1,5 +1,5 @@
 # Entry points a newcomer needs; the scripts hold the logic.
-.PHONY: test soak fuzz demo crds envtest-start envtest-stop
+.PHONY: test soak fuzz demo bench crds envtest-start envtest-stop
 
 ## Lints and every test layer (starts the control plane and builds what is missing).
 test:
@@ -16,6 +16,10 @@ fuzz:
 ## The whole cross-account flow on this machine, narrated (control plane, emulator, operator).
 demo:
 	scripts/demo.sh
+
+## Scale benchmark of the StsGrant controller (not part of test): make bench BENCH_ARGS="--grants 10000".
+bench:
+	scripts/bench.sh $(BENCH_ARGS)
 
 ## Regenerate crds/ and the chart's copy from the Rust types.
 crds:

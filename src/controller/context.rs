@@ -172,18 +172,28 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
     S: Serialize,
 {
+    apply_status_object(api, name, status).await?;
+    Ok(())
+}
+
+/// [`apply_status`], returning the object as written (for its new `resourceVersion`).
+pub async fn apply_status_object<K, S>(api: &Api<K>, name: &str, status: &S) -> Result<K, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
+    Ok(api
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?)
 }
 
 fn truncate(mut text: String, max: usize) -> String {

@@ -17,11 +17,12 @@
 //! cloud needs cleaning up (credentials simply expire).
 
 pub mod decide;
+pub mod echo;
 pub mod output;
 pub mod resolve;
 pub mod rollout;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -33,12 +34,14 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use self::decide::{Decision, RefreshReason, Served, Wanted, decide};
+use self::echo::OwnWrites;
 use self::output::{Failure, GRANT_LABEL, Issued};
 use self::resolve::AccountCache;
-use super::context::{apply_status, stable_fraction};
+use super::context::{apply_status, apply_status_object, stable_fraction};
 use super::error::{Error, Retry, cloud_reason};
 use super::schedule::{self, plan_refresh};
 use super::{Context, FIELD_MANAGER, MIN_REQUEUE, Scope};
@@ -56,11 +59,22 @@ const KIND: &str = "StsGrant";
 /// what matters, so this floor is far below [`MIN_REQUEUE`] (which guards past deadlines).
 const PLANNED_FLOOR: Duration = Duration::from_millis(10);
 
+/// Reconciles doing API or cloud work at once, over all namespaces of the process. Without a
+/// bound, a thousand grants reconciled together opened a thousand connections to the API
+/// server (about 120 MiB of TLS buffers and handshakes) and queued on the STS budget anyway;
+/// 32 keep a 100 calls/s budget busy at API latencies up to a quarter of a second.
+pub const MAX_CONCURRENT_RECONCILES: usize = 32;
+
+static RECONCILE_SLOTS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_RECONCILES));
+
 /// What the grant controller shares across reconciles.
 pub struct GrantContext {
     pub ctx: Arc<Context>,
     /// Accounts of source keys, for the per-account `AssumeRole` budget.
     pub accounts: AccountCache,
+    /// The controller's own writes, whose watch events need no work.
+    pub own: Arc<OwnWrites>,
 }
 
 /// Runs the `StsGrant` controller over `scope` until shutdown.
@@ -74,47 +88,57 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
     let by_user = grants.clone();
     let by_role = grants;
     let metrics = ctx.metrics.clone();
+    let own = Arc::new(OwnWrites::default());
+    let (secret_own, user_own, role_own, done_own) =
+        (own.clone(), own.clone(), own.clone(), own.clone());
     let grant_ctx = Arc::new(GrantContext {
         ctx,
         accounts: AccountCache::default(),
+        own,
     });
     controller
         // One watch serves both directions: a grant's own Secret (owner reference or name,
         // also for `Retain` Secrets that have no owner) and the source Secrets grants read.
         .watches(scope.api::<Secret>(&kube), labelled, move |secret| {
-            grants_of_secret(&by_secret, &secret)
+            grants_of_secret(&by_secret, &secret_own, &secret)
         })
         .watches(
             scope.api::<RamUser>(&kube),
             watcher::Config::default(),
             move |user| {
-                grants_where(&by_user, &user, |grant, name| {
-                    source_user(grant) == Some(name)
-                })
+                changed(
+                    &user_own,
+                    grants_where(&by_user, &user, |grant, name| {
+                        source_user(grant) == Some(name)
+                    }),
+                )
             },
         )
         .watches(
             scope.api::<CrossAccountRole>(&kube),
             watcher::Config::default(),
             move |role| {
-                grants_where(&by_role, &role, |grant, name| {
-                    grant.spec.role_ref.as_ref().map(|r| r.name.as_str()) == Some(name)
-                })
+                changed(
+                    &role_own,
+                    grants_where(&by_role, &role, |grant, name| {
+                        grant.spec.role_ref.as_ref().map(|r| r.name.as_str()) == Some(name)
+                    }),
+                )
             },
         )
         .shutdown_on_signal()
         .run(reconcile, error_policy, grant_ctx)
         .for_each(|result| {
             let metrics = metrics.clone();
+            let own = done_own.clone();
             async move {
                 match result {
                     Ok(_) => {}
                     // A requeued grant that is gone was deleted: drop its series.
                     Err(ControllerError::ObjectNotFound(object)) => {
-                        metrics.forget_grant(
-                            object.namespace.as_deref().unwrap_or_default(),
-                            &object.name,
-                        );
+                        let namespace = object.namespace.as_deref().unwrap_or_default();
+                        own.forget(&format!("{namespace}/{}", object.name));
+                        metrics.forget_grant(namespace, &object.name);
                     }
                     // The reconcile already logged and recorded its own failure.
                     Err(ControllerError::ReconcilerFailed(..)) => {}
@@ -150,15 +174,42 @@ fn grants_where<K: Resource>(
         .collect()
 }
 
-fn grants_of_secret(grants: &Store<StsGrant>, secret: &Secret) -> Vec<ObjectRef<StsGrant>> {
+/// Marks the grants a dependency event maps to as changed (their next reconcile takes the
+/// full path) and returns them.
+fn changed(own: &OwnWrites, grants: Vec<ObjectRef<StsGrant>>) -> Vec<ObjectRef<StsGrant>> {
+    for grant in &grants {
+        own.changed(&object_key(grant));
+    }
+    grants
+}
+
+fn object_key(object: &ObjectRef<StsGrant>) -> String {
+    format!(
+        "{}/{}",
+        object.namespace.as_deref().unwrap_or_default(),
+        object.name
+    )
+}
+
+fn grants_of_secret(
+    grants: &Store<StsGrant>,
+    own: &OwnWrites,
+    secret: &Secret,
+) -> Vec<ObjectRef<StsGrant>> {
     let owners = secret.metadata.owner_references.clone().unwrap_or_default();
     let owned_by = |kind: &str, name: &str| owners.iter().any(|o| o.kind == kind && o.name == name);
     let labelled_for = secret.labels().get(GRANT_LABEL).cloned();
-    grants_where(grants, secret, |grant, secret_name| {
+    let version = secret.metadata.resource_version.as_deref();
+    let related = grants_where(grants, secret, |grant, secret_name| {
         let grant_name = grant.metadata.name.as_deref().unwrap_or_default();
-        grant.secret_name() == secret_name
+        let its_own = grant.secret_name() == secret_name
             || owned_by(KIND, grant_name)
-            || labelled_for.as_deref() == Some(grant_name)
+            || labelled_for.as_deref() == Some(grant_name);
+        // The echo of this process's own write of the grant's Secret carries no news.
+        if its_own && own.is_own_secret(&key(grant), version) {
+            return false;
+        }
+        its_own
             || grant
                 .spec
                 .source
@@ -166,7 +217,8 @@ fn grants_of_secret(grants: &Store<StsGrant>, secret: &Secret) -> Vec<ObjectRef<
                 .and_then(|source| source.secret_ref.as_ref())
                 .is_some_and(|reference| reference.name == secret_name)
             || source_user(grant).is_some_and(|user| owned_by("RamUser", user))
-    })
+    });
+    changed(own, related)
 }
 
 fn key(grant: &StsGrant) -> String {
@@ -273,17 +325,41 @@ async fn reconcile_inner(
 ) -> Result<Action, Error> {
     let ctx = &gctx.ctx;
     let _timer = ctx.metrics.reconcile_started(KIND);
+    let grant_key = key(&grant);
     if grant.metadata.deletion_timestamp.is_some() {
+        gctx.own.forget(&grant_key);
         ctx.metrics.forget_grant(&namespace, &name);
         return Ok(Action::await_change());
     }
     let now = Timestamp::now();
+    // The watch event of the own last write, with nothing changed since: no work until the
+    // planned wake-up.
+    if let Some(wake_at) =
+        gctx.own
+            .echo(&grant_key, grant.metadata.resource_version.as_deref(), now)
+    {
+        let delay = schedule::duration_between(now, wake_at).max(PLANNED_FLOOR);
+        return Ok(Action::requeue(delay));
+    }
+    let _slot = RECONCILE_SLOTS.acquire().await.ok();
+    let begun = gctx.own.begin(&grant_key);
+    let now = Timestamp::now();
     let grants: Api<StsGrant> = Api::namespaced(ctx.kube.clone(), &namespace);
     // The cached object can lag behind this controller's own last status write (the Secret's
     // watch event may arrive first); deciding and writing from it would undo that write, e.g.
-    // lose a pending rollout. One read gives the current status.
-    let grant = match grants.get_opt(&name).await {
-        Ok(Some(fresh)) => Arc::new(fresh),
+    // lose a pending rollout. Then one read gives the current status; a cache that already
+    // shows the own last write (or a process that has not written the grant yet) is current.
+    let cached = grant.clone();
+    let fresh = if gctx
+        .own
+        .cache_is_current(&grant_key, grant.metadata.resource_version.as_deref())
+    {
+        Ok(Some(cached))
+    } else {
+        grants.get_opt(&name).await.map(|fresh| fresh.map(Arc::new))
+    };
+    let grant = match fresh {
+        Ok(Some(fresh)) => fresh,
         Ok(None) => return Ok(Action::await_change()),
         Err(error) => {
             let old_status = grant.status.clone().unwrap_or_default();
@@ -329,24 +405,33 @@ async fn reconcile_inner(
 
     match apply(&gctx, &grant, &secrets, served.as_ref(), &old_status, now).await {
         Ok(outcome) => {
-            if outcome.status != old_status
-                && let Err(error) = apply_status(&grants, &name, &outcome.status).await
-            {
-                return fail(
-                    &gctx,
-                    &grant,
-                    &grants,
-                    &old_status,
-                    served.as_ref(),
-                    error,
-                    now,
-                )
-                .await;
+            let mut version = grant.metadata.resource_version.clone();
+            if outcome.status != old_status {
+                match apply_status_object(&grants, &name, &outcome.status).await {
+                    Ok(written) => version = written.metadata.resource_version,
+                    Err(error) => {
+                        return fail(
+                            &gctx,
+                            &grant,
+                            &grants,
+                            &old_status,
+                            served.as_ref(),
+                            error,
+                            now,
+                        )
+                        .await;
+                    }
+                }
             }
-            ctx.reset_backoff(&key(&grant));
-            let ceiling = ctx.resync_after(&key(&grant));
-            let delay =
-                schedule::delay_until(Timestamp::now(), outcome.wake_at, PLANNED_FLOOR, ceiling);
+            ctx.reset_backoff(&grant_key);
+            let ceiling = ctx.resync_after(&grant_key);
+            let done = Timestamp::now();
+            let delay = schedule::delay_until(done, outcome.wake_at, PLANNED_FLOOR, ceiling);
+            let wake_at = done
+                .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+                .unwrap_or(done);
+            gctx.own
+                .settled(&grant_key, begun, version.as_deref(), wake_at);
             tracing::debug!(?delay, wake_at = %outcome.wake_at, "credentials served");
             Ok(Action::requeue(delay))
         }
@@ -518,13 +603,15 @@ async fn refresh(
         source_access_key_id: &source.access_key_id,
     };
     let secret = output::desired_secret(grant, &issued, &ctx.settings.region);
-    secrets
+    let written = secrets
         .patch(
             grant.secret_name(),
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(&secret),
         )
         .await?;
+    gctx.own
+        .wrote_secret(&key(grant), written.metadata.resource_version.as_deref());
     let served = Served::from_secret(&secret, output::wants_cli_config(grant));
     let reference = grant.object_ref(&());
     let expires = crate::alicloud::signature::format_timestamp(expiration);
@@ -663,6 +750,8 @@ async fn fail(
     now: Timestamp,
 ) -> Result<Action, Error> {
     let ctx = &gctx.ctx;
+    // The next reconcile takes the full path.
+    gctx.own.forget(&key(grant));
     let reason = failure_reason(&error);
     let message = error.to_string();
     tracing::warn!(reason, error = %message, "StsGrant reconcile failed");

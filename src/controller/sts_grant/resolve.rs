@@ -10,10 +10,12 @@
 //! Reads only; never writes. Never reads outside the grant's namespace.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use kube::Api;
+use tokio::sync::OnceCell;
 
 use crate::alicloud::{self, Credentials, CredentialsProvider, SharedCredentialsProvider};
 use crate::controller::error::Error;
@@ -152,9 +154,14 @@ pub fn ram_user_secret(name: &str, user: Option<&RamUser>) -> Result<String, Err
 
 /// Account ids of source keys, learnt with `GetCallerIdentity` (an STS read that needs no
 /// permission) and cached per access key id for the life of the process.
+///
+/// One lookup per key, however many grants ask at once: a thousand grants of one source
+/// reconciled together at start-up wait for the same `GetCallerIdentity` instead of each
+/// sending its own (they all missed an empty cache, and the calls took the STS budget
+/// ahead of the `AssumeRole` calls that matter).
 #[derive(Default)]
 pub struct AccountCache {
-    accounts: Mutex<HashMap<String, String>>,
+    accounts: Mutex<HashMap<String, Arc<OnceCell<String>>>>,
 }
 
 impl AccountCache {
@@ -166,39 +173,48 @@ impl AccountCache {
         cloud: &alicloud::Client,
         source: &Source,
     ) -> SharedCredentialsProvider {
-        let cached = self
-            .accounts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&source.access_key_id)
-            .cloned();
-        let account = match cached {
-            Some(account) => Some(account),
-            None => match cloud
-                .sts(source.provider.as_ref())
-                .get_caller_identity()
-                .await
-            {
-                Ok(identity) if !identity.account_id.is_empty() => {
-                    self.accounts
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(source.access_key_id.clone(), identity.account_id.clone());
-                    Some(identity.account_id)
+        let account = self
+            .learn(&source.access_key_id, || async {
+                match cloud
+                    .sts(source.provider.as_ref())
+                    .get_caller_identity()
+                    .await
+                {
+                    Ok(identity) if !identity.account_id.is_empty() => Ok(identity.account_id),
+                    Ok(_) => Err("GetCallerIdentity returned no AccountId".to_owned()),
+                    Err(error) => Err(error.to_string()),
                 }
-                Ok(_) => None,
-                Err(error) => {
-                    tracing::debug!(%error, "could not learn the account of a source key");
-                    None
-                }
-            },
-        };
+            })
+            .await;
         match account {
             Some(account) => Arc::new(InAccount {
                 inner: source.provider.clone(),
                 account,
             }),
             None => source.provider.clone(),
+        }
+    }
+
+    /// The account of `access_key_id`: cached, or from `lookup`, run once for concurrent
+    /// callers of the same key. A failed lookup is not cached.
+    async fn learn<F, Fut>(&self, access_key_id: &str, lookup: F) -> Option<String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String, String>>,
+    {
+        let cell = self
+            .accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(access_key_id.to_owned())
+            .or_default()
+            .clone();
+        match cell.get_or_try_init(lookup).await {
+            Ok(account) => Some(account.clone()),
+            Err(error) => {
+                tracing::debug!(%error, "could not learn the account of a source key");
+                None
+            }
         }
     }
 }
@@ -266,6 +282,41 @@ mod tests {
             role_arn_of("r", Some(&role(Some("acs:ram::1:role/r"), true))).unwrap(),
             "acs:ram::1:role/r"
         );
+    }
+
+    #[tokio::test]
+    async fn concurrent_grants_of_one_key_learn_its_account_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cache = AccountCache::default();
+        let calls = AtomicUsize::new(0);
+        let lookup = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok::<_, String>("2222".to_owned())
+        };
+        let answers =
+            futures::future::join_all((0..50).map(|_| cache.learn("LTAI-one", lookup))).await;
+        assert!(answers.iter().all(|a| a.as_deref() == Some("2222")));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // Another key is looked up on its own.
+        assert_eq!(
+            cache.learn("LTAI-two", lookup).await.as_deref(),
+            Some("2222")
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_lookup_is_tried_again() {
+        let cache = AccountCache::default();
+        let failed = cache
+            .learn("LTAI-k", || async { Err::<String, _>("down".to_owned()) })
+            .await;
+        assert_eq!(failed, None);
+        let learnt = cache
+            .learn("LTAI-k", || async { Ok::<_, String>("3333".to_owned()) })
+            .await;
+        assert_eq!(learnt.as_deref(), Some("3333"));
     }
 
     #[test]
