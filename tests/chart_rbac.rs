@@ -9,8 +9,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::e2e::{Emulator, Operator, create_account_credentials};
-use support::{Cluster, KubectlOutput, TestNamespace, install_crds, repo_root, wait_for};
+use support::e2e::{Emulator, Operator, apply_seed_and_wait_ready, create_account_credentials};
+use support::{Cluster, KubectlOutput, TestNamespace, install_crds, wait_for};
 
 /// An applied chart release and a kubeconfig acting as its ServiceAccount.
 struct Release {
@@ -410,36 +410,7 @@ async fn seed_reaches_ready_as_the_chart_service_account() {
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let operator = Operator::start_with_kubeconfig(&emulator, w, &flags, &release.kubeconfig).await;
 
-    for file in [
-        "10-account-a-role.yaml",
-        "20-account-b-user.yaml",
-        "30-grant.yaml",
-        "40-console-user.yaml",
-    ] {
-        let path = repo_root().join("examples/seed").join(file);
-        cluster
-            .kubectl(&["apply", "-n", w, "-f", &path.display().to_string()])
-            .await
-            .expect_success(&format!("apply {file}"));
-    }
-    for object in [
-        "crossaccountrole/rabbitmq-access",
-        "ramuser/rabbitmq-app",
-        "ramuser/alice",
-        "stsgrant/rabbitmq-app",
-    ] {
-        cluster
-            .kubectl(&[
-                "wait",
-                "--for=condition=Ready",
-                object,
-                "-n",
-                w,
-                "--timeout=100s",
-            ])
-            .await
-            .expect_success(&format!("{object} Ready under the chart's RBAC"));
-    }
+    apply_seed_and_wait_ready(&cluster, w).await;
     let secret = cluster
         .kubectl(&[
             "get",

@@ -13,10 +13,10 @@ use kube::Api;
 use ram_operator::crd::{StsGrant, conditions};
 
 use support::e2e::{
-    ACCOUNT_A, ACCOUNT_B, Emulator, Operator, create_account_credentials, root_key,
-    sdk_caller_identity,
+    ACCOUNT_A, ACCOUNT_B, Emulator, Operator, apply_seed_and_wait_ready,
+    create_account_credentials, root_key, sdk_caller_identity,
 };
-use support::{Cluster, TestNamespace, install_crds, repo_root, wait_for};
+use support::{Cluster, TestNamespace, install_crds, wait_for};
 
 fn secret_text(secret: &Secret, key: &str) -> String {
     secret
@@ -46,36 +46,7 @@ async fn seed_scenario_end_to_end() {
     let operator = Operator::start(&cluster, &emulator, ns, &["--resync-interval", "5s"]).await;
 
     // 00-credentials.yaml holds placeholders; the Secrets above carry the emulator's keys.
-    for file in [
-        "10-account-a-role.yaml",
-        "20-account-b-user.yaml",
-        "30-grant.yaml",
-        "40-console-user.yaml",
-    ] {
-        let path = repo_root().join("examples/seed").join(file);
-        cluster
-            .kubectl(&["apply", "-n", ns, "-f", &path.display().to_string()])
-            .await
-            .expect_success(&format!("apply {file}"));
-    }
-    for object in [
-        "crossaccountrole/rabbitmq-access",
-        "ramuser/rabbitmq-app",
-        "ramuser/alice",
-        "stsgrant/rabbitmq-app",
-    ] {
-        cluster
-            .kubectl(&[
-                "wait",
-                "--for=condition=Ready",
-                object,
-                "-n",
-                ns,
-                "--timeout=120s",
-            ])
-            .await
-            .expect_success(&format!("{object} becomes Ready"));
-    }
+    apply_seed_and_wait_ready(&cluster, ns).await;
 
     // The cloud side: A's role trusts B and carries the RabbitMQ policy; B's user has one key.
     let state = emulator.state().await;

@@ -436,3 +436,39 @@ pub async fn sdk_caller_identity(
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("the script prints JSON")
 }
+
+/// Applies `examples/seed/` in `namespace` (all but `00-credentials.yaml`, whose placeholders
+/// [`create_account_credentials`] replaces with the emulator's keys) and waits until every
+/// object of it is Ready.
+pub async fn apply_seed_and_wait_ready(cluster: &Cluster, namespace: &str) {
+    for file in [
+        "10-account-a-role.yaml",
+        "20-account-b-user.yaml",
+        "30-grant.yaml",
+        "40-console-user.yaml",
+    ] {
+        let path = repo_root().join("examples/seed").join(file);
+        cluster
+            .kubectl(&["apply", "-n", namespace, "-f", &path.display().to_string()])
+            .await
+            .expect_success(&format!("apply {file}"));
+    }
+    for object in [
+        "crossaccountrole/rabbitmq-access",
+        "ramuser/rabbitmq-app",
+        "ramuser/alice",
+        "stsgrant/rabbitmq-app",
+    ] {
+        cluster
+            .kubectl(&[
+                "wait",
+                "--for=condition=Ready",
+                object,
+                "-n",
+                namespace,
+                "--timeout=120s",
+            ])
+            .await
+            .expect_success(&format!("{object} becomes Ready"));
+    }
+}
