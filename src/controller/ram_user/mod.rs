@@ -95,6 +95,14 @@ async fn reconcile(
     let span = tracing::info_span!("reconcile", kind = KIND, %namespace, %name);
     async move {
         let api: Api<RamUser> = Api::namespaced(ctx.kube.clone(), &namespace);
+        // The cached object can lag behind this controller's own last status write; working
+        // from it would overwrite newer status fields (e.g. loginProfileCreated) with older
+        // ones. One GET per reconcile reads the latest.
+        let user = match api.get_opt(&name).await {
+            Ok(Some(latest)) => Arc::new(latest),
+            Ok(None) => return Ok(Action::await_change()),
+            Err(error) => return Err(finalizer::Error::ApplyFailed(Error::from(error))),
+        };
         let result = finalizer(&api, FINALIZER, user, |event| async {
             match event {
                 FinalizerEvent::Apply(user) => Run::new(&ctx, &api, &user).apply().await,
