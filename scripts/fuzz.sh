@@ -37,7 +37,8 @@ failed=()
 for target in "${targets[@]}"; do
   corpus="$cache/fuzz-corpus/$target"
   artifacts="$cache/fuzz-artifacts/$target"
-  mkdir -p "$corpus" "$artifacts"
+  # Git keeps no empty folders: a target without kept regressions has none in a fresh clone.
+  mkdir -p "$corpus" "$artifacts" "fuzz/regressions/$target"
   printf '==> fuzz %s for %ss\n' "$target" "$seconds" >&2
   if ! cargo +nightly fuzz run --fuzz-dir fuzz "$target" "$corpus" "fuzz/corpus/$target" \
       "fuzz/regressions/$target" -- \
