@@ -35,7 +35,7 @@ use support::e2e::{ACCOUNT_A, ACCOUNT_B, Emulator, Operator, create_account_cred
 use support::{Cluster, TestNamespace, install_crds, repo_root, wait_for};
 
 /// Kinds whose controller runs in this build; the others are checked at the API server only.
-const RECONCILED: &[&str] = &["CrossAccountRole", "StsGrant"];
+const RECONCILED: &[&str] = &["CrossAccountRole", "RamUser", "StsGrant"];
 const SETTLE: Duration = Duration::from_secs(240);
 
 /// One leaf of a spec schema: its JSON path (`["spec", "policies", "0", "name"]`) and schema.
