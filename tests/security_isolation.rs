@@ -333,6 +333,57 @@ spec:
         "CredentialsInvalid",
     )
     .await;
+    // The same for RamUsers: a missing Secret, and keys the cloud refuses.
+    let users = r#"
+apiVersion: ram.alicloud.dev/v1alpha1
+kind: RamUser
+metadata: {name: missing-creds}
+spec:
+  accessMode: Programmatic
+  programmatic: {accessKeySecretName: missing-creds-key}
+  credentialsRef: {name: shared-creds}
+---
+apiVersion: ram.alicloud.dev/v1alpha1
+kind: RamUser
+metadata: {name: wrong-creds}
+spec:
+  accessMode: Programmatic
+  programmatic: {accessKeySecretName: wrong-creds-key}
+  credentialsRef: {name: wrong-creds}
+"#;
+    cluster
+        .kubectl_stdin(&["apply", "-n", ns, "-f", "-"], users)
+        .await
+        .expect_success("apply users with unusable credentials");
+    refused(
+        &cluster,
+        ns,
+        "RamUser",
+        "missing-creds",
+        "CredentialsNotFound",
+    )
+    .await;
+    refused(&cluster, ns, "RamUser", "wrong-creds", "CredentialsInvalid").await;
+    let ram_users = api(&cluster, ns, "RamUser");
+    for name in ["missing-creds", "wrong-creds"] {
+        ram_users
+            .delete(name, &kube::api::DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    for name in ["missing-creds", "wrong-creds"] {
+        wait_for(&format!("RamUser {name} to be deleted"), TIMEOUT, || {
+            let ram_users = ram_users.clone();
+            async move {
+                match ram_users.get_opt(name).await {
+                    Ok(None) => Ok(()),
+                    Ok(Some(object)) => Err(format!("still there: {:?}", ready(&object))),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+        })
+        .await;
+    }
     let roles = api(&cluster, ns, "CrossAccountRole");
     for name in ["steal-creds", "pruned", "wrong-creds"] {
         roles

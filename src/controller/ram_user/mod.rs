@@ -977,11 +977,36 @@ impl<'a> Run<'a> {
         }
         match self.delete_user().await {
             Ok(()) => Ok(Action::await_change()),
+            // Credentials that never worked created nothing; waiting for them would hold the
+            // object (and its namespace) in deletion for ever.
+            Err(error) if self.never_reached_the_cloud() && credentials_failure(&error) => {
+                self.event(
+                    EventType::Normal,
+                    "UserLeft",
+                    "Delete",
+                    format!(
+                        "RAM user {} was never created or observed ({}): nothing to delete",
+                        self.user.user_name(),
+                        error.reason()
+                    ),
+                )
+                .await;
+                Ok(Action::await_change())
+            }
             Err(error) => {
                 self.fail(&error, true).await;
                 Err(error)
             }
         }
+    }
+
+    /// Whether no reconcile ever saw the user in the cloud (no user id or key in the status).
+    fn never_reached_the_cloud(&self) -> bool {
+        self.user.status.as_ref().is_none_or(|status| {
+            status.user_id.is_none()
+                && status.access_key_id.is_none()
+                && status.access_keys.is_empty()
+        })
     }
 
     /// Deletes the user when it exists and is ours: policies, keys, login profile, user.
@@ -1088,5 +1113,19 @@ fn key_state_from_status(
         owned,
         intent,
         retiring,
+    }
+}
+
+/// Whether `error` says the credentials cannot be used at all (missing, or refused by the
+/// cloud), as opposed to a passing failure.
+fn credentials_failure(error: &Error) -> bool {
+    match error {
+        Error::Credentials { .. } => true,
+        Error::Cloud(error) => matches!(
+            error.kind(),
+            crate::alicloud::ErrorKind::CredentialsInvalid
+                | crate::alicloud::ErrorKind::SignatureMismatch
+        ),
+        _ => false,
     }
 }
