@@ -722,8 +722,11 @@ async fn rollout_restarts_the_deployment_debounced() {
         .await;
     let rollout =
         "  rollout:\n    targets:\n    - {kind: Deployment, name: consumer}\n    minInterval: 8s\n";
-    // 1800 s at 0.01: 18 s lifetime, refreshed about every 12 s.
-    stage.apply_grant("app", 1800, rollout).await;
+    // 3600 s at 0.01: 36 s lifetime, refreshed about every 24 s. Long enough that the
+    // other rollout rule (restart before the old credentials expire, a sixth of the lifetime
+    // ahead) never has to override minInterval here: with 18 s lifetimes it could, under load,
+    // and rightly restarted sooner than minInterval.
+    stage.apply_grant("app", 3600, rollout).await;
     stage.wait_ready("app").await;
     let deployments: Api<Deployment> =
         Api::namespaced(stage.cluster.client.clone(), &stage.namespace.name);
@@ -751,13 +754,13 @@ async fn rollout_restarts_the_deployment_debounced() {
     let mut keys = BTreeSet::new();
     let start = tokio::time::Instant::now();
     let mut edits = 0;
-    while start.elapsed() < Duration::from_secs(40) {
+    while start.elapsed() < Duration::from_secs(45) {
         if edits < 2 && start.elapsed() >= Duration::from_secs(1 + edits) {
             edits += 1;
             stage
                 .apply_grant(
                     "app",
-                    1800,
+                    3600,
                     &format!("  roleSessionName: edit-{edits}\n{rollout}"),
                 )
                 .await;

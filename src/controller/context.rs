@@ -248,7 +248,10 @@ mod tests {
             event_action("Refresh", first),
             event_action("Refresh", "AssumeRole: Throttling.User [RequestId 1]")
         );
-        assert_eq!(without_request_ids("a [RequestId x] b [RequestId y"), "a  b ");
+        assert_eq!(
+            without_request_ids("a [RequestId x] b [RequestId y"),
+            "a  b "
+        );
     }
 
     #[test]
