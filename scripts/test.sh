@@ -52,6 +52,9 @@ step "rust tests"
 # (envtest-run-faults in the cache) and never touches the one above.
 cargo test --locked --all-targets
 
+step "dependency policy (licences, bans, sources; offline)"
+scripts/deny.sh
+
 step "fuzzing (${FUZZ_SECONDS:-20} s per target)"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh
 

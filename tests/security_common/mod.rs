@@ -68,39 +68,51 @@ pub async fn secret_values(cluster: &Cluster, namespace: &str) -> BTreeSet<Strin
         return values;
     };
     for secret in list.items {
-        for value in secret.data.unwrap_or_default().into_values() {
+        for (key, value) in secret.data.unwrap_or_default() {
             let text = String::from_utf8_lossy(&value.0).into_owned();
-            collect_secret_strings(&text, &mut values);
+            collect_secret_strings(&key, &text, &mut values);
         }
     }
     values
 }
 
-/// A Secret value, plus the secret fields of a JSON rendering (`config.json`) inside it.
-pub fn collect_secret_strings(text: &str, into: &mut BTreeSet<String>) {
+/// The secret strings of one Secret entry: the whole value when the entry's key names a
+/// secret, and the secret fields of a JSON (`config.json`) or INI / `.env` rendering inside it.
+pub fn collect_secret_strings(key: &str, text: &str, into: &mut BTreeSet<String>) {
     if let Ok(json) = serde_json::from_str::<Value>(text) {
         collect_json(&json, into);
         return;
     }
+    let whole = text.trim();
+    if is_secret_key(key) && whole.len() >= 8 && !is_public(whole) {
+        into.insert(whole.to_string());
+    }
     for line in text.lines() {
-        // `.env`-style renderings: KEY=value.
-        let value = line.split_once('=').map_or(line, |(_, value)| value);
+        // `.env` and INI renderings: only the values of secret keys (not `type = access_key`).
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let value = value.trim().trim_matches('"');
-        if value.len() >= 8 && !is_public(value) {
+        if is_secret_key(key) && value.len() >= 8 && !is_public(value) {
             into.insert(value.to_string());
         }
     }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "token", "password"]
+        .iter()
+        .any(|word| key.contains(word))
 }
 
 fn collect_json(value: &Value, into: &mut BTreeSet<String>) {
     match value {
         Value::Object(map) => {
             for (key, item) in map {
-                let lowered = key.to_ascii_lowercase();
-                let secret_key = ["secret", "token", "password"]
-                    .iter()
-                    .any(|word| lowered.contains(word));
-                if secret_key && let Value::String(text) = item {
+                if is_secret_key(key)
+                    && let Value::String(text) = item
+                {
                     if text.len() >= 8 {
                         into.insert(text.clone());
                     }
