@@ -858,3 +858,58 @@ async fn bad_credentials_give_specific_reasons_events_and_no_secret_in_logs() {
     stage.assert_logs_free_of(&secrets);
     stage.release().await;
 }
+
+/// A `RamUser` deleted and at once created again under the same name becomes Ready: a Secret
+/// still owned by the first object (the garbage collector removes it only later) is taken over
+/// instead of refused with `SecretConflict`, and the cloud ends with exactly the one key the
+/// Secret publishes.
+#[tokio::test]
+async fn a_ram_user_recreated_under_the_same_name_takes_over_its_secret() {
+    let stage = Stage::start("ramuser-again").await;
+    stage.apply(&programmatic_user("again", "")).await;
+    let first = stage.wait_ready("again").await;
+    let first_uid = first.metadata.uid.clone().unwrap();
+
+    // Delete, wait for the finalizer only, and create again before the garbage collector runs.
+    stage.delete("again").await;
+    stage.apply(&programmatic_user("again", "")).await;
+    let second = stage.wait_ready("again").await;
+    let second_uid = second.metadata.uid.clone().unwrap();
+    assert_ne!(first_uid, second_uid);
+    let adopted = stage
+        .events("again")
+        .await
+        .iter()
+        .any(|(_, reason, _)| reason == "SecretAdopted");
+    println!("the second object took over the first one's Secret: {adopted}");
+
+    let secret = stage.secrets().get("again-key").await.unwrap();
+    let owners: Vec<String> = secret
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| o.uid)
+        .collect();
+    assert_eq!(owners, [second_uid], "owned by the new object only");
+    let keys = stage.key_ids("again").await;
+    let data = stage.secret_data("again-key").await;
+    assert_eq!(keys, [data["ALIBABA_CLOUD_ACCESS_KEY_ID"].clone()]);
+    let app = StaticProvider::access_key(
+        data["ALIBABA_CLOUD_ACCESS_KEY_ID"].clone(),
+        data["ALIBABA_CLOUD_ACCESS_KEY_SECRET"].clone(),
+    );
+    cloud(&stage.emulator)
+        .sts(&app)
+        .get_caller_identity()
+        .await
+        .expect("the published key works");
+    assert!(
+        !stage
+            .events("again")
+            .await
+            .iter()
+            .any(|(_, reason, _)| reason == "SecretConflict")
+    );
+    stage.delete("again").await;
+}

@@ -11,6 +11,7 @@
 
 pub mod console;
 pub mod keys;
+mod secret_owner;
 pub mod user;
 mod validate;
 
@@ -31,6 +32,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::Instrument;
 
 use self::keys::{KeyAction, KeyState, ListedKey};
+use self::secret_owner::SecretOwner;
 use self::user::Ownership;
 use self::validate::Desired;
 use super::context::apply_status;
@@ -534,30 +536,41 @@ impl<'a> Run<'a> {
 
     // ---- programmatic access -------------------------------------------------------------
 
-    /// Reads the AccessKey Secret: `None` when absent; refused when it exists and is not ours.
+    /// Reads a Secret this `RamUser` writes: `None` when absent; refused when it exists and is
+    /// not ours. One the operator wrote for an earlier `RamUser` of the same name is taken over
+    /// (see `secret_owner`).
     async fn read_owned_secret(&self, secret_name: &str) -> Result<Option<Secret>, Error> {
         let secrets: Api<Secret> = Api::namespaced(self.ctx.kube.clone(), &self.namespace);
         let Some(secret) = secrets.get_opt(secret_name).await? else {
             return Ok(None);
         };
-        let uid = self.user.metadata.uid.as_deref();
-        let ours = secret
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|owner| Some(owner.uid.as_str()) == uid);
-        if !ours {
-            return Err(Error::Conflict {
+        match secret_owner::classify(&secret, &self.user) {
+            SecretOwner::ThisUser => Ok(Some(secret)),
+            SecretOwner::EarlierUserOfThisName => {
+                // Rewritten whole: a partial apply would drop the data fields this manager owns.
+                let data = secret.data.clone().unwrap_or_default();
+                self.write_secret(secret_name, data).await?;
+                self.event(
+                    EventType::Normal,
+                    "SecretAdopted",
+                    "AdoptSecret",
+                    format!(
+                        "took over Secret {secret_name}, written for an earlier RamUser of this \
+                         name that no longer exists"
+                    ),
+                )
+                .await;
+                Ok(Some(secret))
+            }
+            SecretOwner::Foreign => Err(Error::Conflict {
                 reason: "SecretConflict",
                 message: format!(
                     "Secret {}/{secret_name} exists and is not owned by this RamUser; it is \
                      never overwritten: delete it or choose another Secret name",
                     self.namespace
                 ),
-            });
+            }),
         }
-        Ok(Some(secret))
     }
 
     /// Writes a Secret the operator owns, whole, with server-side apply.
