@@ -70,8 +70,12 @@ fn cache_dir() -> PathBuf {
         })
 }
 
+/// The run's own control plane; `RAM_OPERATOR_FAULTS_ENVTEST_DIR` names another, so two runs
+/// (a soak and a test suite) can go on side by side.
 fn plane_dir() -> PathBuf {
-    cache_dir().join("envtest-run-faults")
+    std::env::var_os("RAM_OPERATOR_FAULTS_ENVTEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("envtest-run-faults"))
 }
 
 async fn envtest(args: &[&str]) -> (bool, String) {
@@ -797,13 +801,10 @@ async fn seeded_faults_lose_nothing_leak_nothing_and_wedge_nothing() {
                 }
             }
             80..=89 => {
-                // RamUsers are edited but not deleted: a RamUser re-created while the Secret of
-                // its previous incarnation still exists stays in SecretConflict (see
-                // docs/faults-and-security.md, open findings).
                 let keys: Vec<(String, String)> = model
                     .specs
                     .keys()
-                    .filter(|k| !model.absent.contains(*k) && k.0 != "RamUser")
+                    .filter(|k| !model.absent.contains(*k))
                     .cloned()
                     .collect();
                 if let Some(key) = keys.choose(&mut rng).cloned() {
