@@ -544,7 +544,7 @@ impl<'a> Run<'a> {
         let Some(secret) = secrets.get_opt(secret_name).await? else {
             return Ok(None);
         };
-        match secret_owner::classify(&secret, &self.user) {
+        match secret_owner::classify(&secret, self.user) {
             SecretOwner::ThisUser => Ok(Some(secret)),
             SecretOwner::EarlierUserOfThisName => {
                 // Rewritten whole: a partial apply would drop the data fields this manager owns.

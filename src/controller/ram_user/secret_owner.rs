@@ -8,6 +8,7 @@
 //! instead of blocking the new object with `SecretConflict`. Anything else stays untouched.
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::{Resource, ResourceExt};
 
 use crate::crd::ram_user::RamUser;
@@ -40,10 +41,10 @@ pub fn classify(secret: &Secret, user: &RamUser) -> SecretOwner {
         secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE);
     let kind = RamUser::kind(&());
     let api_version = RamUser::api_version(&());
-    let earlier_self = |owner: &&k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference| {
+    let earlier_self = |owner: &OwnerReference| {
         owner.kind == kind && owner.api_version == api_version && owner.name == user.name_any()
     };
-    if written_by_operator && !owners.is_empty() && owners.iter().all(|o| earlier_self(&o)) {
+    if written_by_operator && !owners.is_empty() && owners.iter().all(earlier_self) {
         SecretOwner::EarlierUserOfThisName
     } else {
         SecretOwner::Foreign
@@ -52,7 +53,7 @@ pub fn classify(secret: &Secret, user: &RamUser) -> SecretOwner {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
     use crate::crd::ram_user::RamUserSpec;
