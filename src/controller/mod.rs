@@ -6,6 +6,7 @@ pub mod args;
 pub mod context;
 pub mod error;
 pub mod identity;
+pub mod latest;
 pub mod leader;
 pub mod schedule;
 pub mod secrets;

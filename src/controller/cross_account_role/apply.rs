@@ -35,15 +35,9 @@ pub struct Target<'a> {
 impl Target<'_> {
     async fn normal(&self, reason: &str, action: &str, note: String) {
         tracing::info!(reason, "{note}");
-        super::publish(
-            self.ctx,
-            self.reference,
-            EventType::Normal,
-            reason,
-            action,
-            note,
-        )
-        .await;
+        self.ctx
+            .event(self.reference, EventType::Normal, reason, action, note)
+            .await;
     }
 
     fn owner_tag(&self) -> Tag {

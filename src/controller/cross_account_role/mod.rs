@@ -23,6 +23,7 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::Instrument;
 
 use super::error::{Error, Retry};
+use super::latest::latest;
 use super::{Context, MIN_REQUEUE, Scope, context, identity};
 use crate::alicloud::ErrorKind;
 use crate::crd::{CrossAccountRole, CrossAccountRoleStatus, FINALIZER};
@@ -33,18 +34,6 @@ use cloud::Cloud;
 
 /// The kind, for metrics, keys and the ownership tag.
 pub const KIND: &str = "CrossAccountRole";
-
-/// Publishes an Event (see [`Context::event`] for how distinct notes stay distinct).
-pub async fn publish(
-    ctx: &Context,
-    reference: &k8s_openapi::api::core::v1::ObjectReference,
-    type_: EventType,
-    reason: &str,
-    operation: &str,
-    note: String,
-) {
-    ctx.event(reference, type_, reason, operation, note).await;
-}
 
 /// Runs the `CrossAccountRole` controller over `scope` until shutdown.
 pub async fn run(ctx: Arc<Context>, scope: Scope) {
@@ -83,6 +72,11 @@ async fn reconcile(
     async move {
         let api: Api<CrossAccountRole> = Api::namespaced(ctx.kube.clone(), &namespace);
         let key = object_key(&object);
+        let object = match latest(&api, &name).await {
+            Ok(Some(latest)) => latest,
+            Ok(None) => return Ok(Action::await_change()),
+            Err(error) => return Err(finalizer::Error::ApplyFailed(Error::from(error))),
+        };
         let result = finalizer(&api, FINALIZER, object, |event| async {
             match event {
                 FinalizerEvent::Apply(object) => reconcile_apply(&ctx, &api, &object).await,
@@ -186,8 +180,7 @@ async fn reconcile_cleanup(
     if cleanup::orphans(object) {
         let note = format!("deletionPolicy is Orphan: role {role_name} is left in the cloud");
         tracing::info!("{note}");
-        publish(
-            ctx,
+        ctx.event(
             &reference,
             EventType::Normal,
             "RoleOrphaned",
@@ -207,15 +200,8 @@ async fn reconcile_cleanup(
                 error.reason()
             );
             tracing::info!("{note}");
-            publish(
-                ctx,
-                &reference,
-                EventType::Normal,
-                "RoleLeft",
-                "Cleanup",
-                note,
-            )
-            .await;
+            ctx.event(&reference, EventType::Normal, "RoleLeft", "Cleanup", note)
+                .await;
             return Ok(Action::await_change());
         }
         Err(error) => {
@@ -261,7 +247,8 @@ async fn reconcile_cleanup(
         }
     };
     tracing::info!(reason, "{note}");
-    publish(ctx, &reference, EventType::Normal, reason, "Cleanup", note).await;
+    ctx.event(&reference, EventType::Normal, reason, "Cleanup", note)
+        .await;
     Ok(Action::await_change())
 }
 
@@ -287,8 +274,7 @@ async fn report_failure(
     let reason = error.reason();
     tracing::warn!(reason, %error, "{action} failed");
     ctx.metrics.reconcile_failed(KIND, reason);
-    publish(
-        ctx,
+    ctx.event(
         reference,
         EventType::Warning,
         reason,

@@ -37,6 +37,7 @@ use self::user::Ownership;
 use self::validate::Desired;
 use super::context::apply_status;
 use super::error::{Error, Retry};
+use super::latest::latest;
 use super::secrets::{self, AccessKeySecretInput};
 use super::{Context, FIELD_MANAGER, MIN_REQUEUE, Scope, identity};
 use crate::alicloud::ims::{CreateUserRequest, ImsUser, UserLookup};
@@ -97,11 +98,8 @@ async fn reconcile(
     let span = tracing::info_span!("reconcile", kind = KIND, %namespace, %name);
     async move {
         let api: Api<RamUser> = Api::namespaced(ctx.kube.clone(), &namespace);
-        // The cached object can lag behind this controller's own last status write; working
-        // from it would overwrite newer status fields (e.g. loginProfileCreated) with older
-        // ones. One GET per reconcile reads the latest.
-        let user = match api.get_opt(&name).await {
-            Ok(Some(latest)) => Arc::new(latest),
+        let user = match latest(&api, &name).await {
+            Ok(Some(latest)) => latest,
             Ok(None) => return Ok(Action::await_change()),
             Err(error) => return Err(finalizer::Error::ApplyFailed(Error::from(error))),
         };
