@@ -48,9 +48,14 @@ if [ -n "${CARGO_TARGET_DIR:-}" ]; then
 fi
 
 step "rust tests"
-# tests/faults.rs restarts kube-apiserver and etcd, so it starts a control plane of its own
-# (envtest-run-faults in the cache) and never touches the one above.
-cargo test --locked --all-targets
+cargo test --locked --all-targets -- --skip seeded_faults_ --skip fuzzed_manifests_
+
+# Run apart so their seeds and summary lines show. tests/faults.rs restarts kube-apiserver and
+# etcd, so it starts a control plane of its own (envtest-run-faults in the cache) and never
+# touches the one above.
+step "seeded fault run and schema fuzz (seeds and summaries printed)"
+summaries=$(mktemp)
+cargo test --locked --test faults --test schema_fuzz -- --nocapture 2>&1 | tee "$summaries"
 
 step "dependency policy (licences, bans, sources; offline)"
 scripts/deny.sh
@@ -62,3 +67,7 @@ step "interop tests with the official SDKs"
 # The legacy SDK forwards proxy variables as explicit proxies; the tests only talk to loopback.
 env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy \
   "$venv/bin/pytest" tests/interop -q
+
+step "summary"
+grep -E '^(faults seed=|faults detail:|schema_fuzz seed=)' "$summaries" >&2 || true
+rm -f "$summaries"
