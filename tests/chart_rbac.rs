@@ -57,16 +57,6 @@ async fn namespaced_chart_rbac_allows_what_the_operator_needs_and_nothing_else()
             ],
             "status",
         ),
-        (
-            vec![
-                "update",
-                "stsgrants.ram.alicloud.dev",
-                "--subresource=finalizers",
-                "-n",
-                w,
-            ],
-            "ownerRefs",
-        ),
         (vec!["create", "events.events.k8s.io", "-n", w], "events"),
         (vec!["patch", "deployments.apps", "-n", w], "rollout"),
         (
@@ -103,6 +93,21 @@ async fn namespaced_chart_rbac_allows_what_the_operator_needs_and_nothing_else()
         vec!["delete", "crossaccountroles.ram.alicloud.dev", "-n", w],
         vec!["update", "ramusers.ram.alicloud.dev", "-n", w],
         vec!["patch", "stsgrants.ram.alicloud.dev", "-n", o],
+        // No finalizer on grants; owner references without blockOwnerDeletion; the rollout
+        // patch alone finds a missing workload; CRDs are read by name, never listed.
+        vec!["patch", "stsgrants.ram.alicloud.dev", "-n", w],
+        vec![
+            "update",
+            "stsgrants.ram.alicloud.dev",
+            "--subresource=finalizers",
+            "-n",
+            w,
+        ],
+        vec!["get", "deployments.apps", "-n", w],
+        vec![
+            "watch",
+            "customresourcedefinitions/stsgrants.ram.alicloud.dev",
+        ],
         vec!["create", "deployments.apps", "-n", w],
         vec!["get", "leases/someone-elses", "-n", ops],
         vec!["create", "leases.coordination.k8s.io", "-n", w],
