@@ -84,7 +84,7 @@ fn namespaced_install_grants_secrets_only_in_watched_namespaces() {
         strings(&crd_rule["resources"]),
         ["customresourcedefinitions"]
     );
-    assert_eq!(strings(&crd_rule["verbs"]), ["get", "list", "watch"]);
+    assert_eq!(strings(&crd_rule["verbs"]), ["get"]);
     assert_eq!(strings(&crd_rule["resourceNames"]).len(), 3);
 
     let secret_namespaces: Vec<String> = rules_of(&rendered, "Role")

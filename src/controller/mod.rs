@@ -27,7 +27,7 @@ use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::{Condition as _, conditions};
 
 use crate::alicloud::{
     self, CallEvent, CallObserver, ChainProvider, ClientConfig, Endpoints, RateLimit, RateLimits,
@@ -258,16 +258,33 @@ fn cloud_config(args: &RunArgs, metrics: &Metrics) -> anyhow::Result<ClientConfi
     })
 }
 
+/// How long to wait before reading a missing or not yet established CRD again.
+const CRD_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Waits until the three CRDs are installed and established, so the controllers' watches do
 /// not fail in a loop on a cluster where the chart's CRDs are still being applied.
+///
+/// Each CRD is read by name until it is established, rather than watched: a watch needs list
+/// and watch on CRDs, and its watch request is only made when a CRD is not yet established, so
+/// no test of the chart's RBAC could show that permission is needed. A GET by name needs `get`
+/// alone, restricted to the three names, and is made at every start. Any error ends the wait
+/// (as the watch did): a refused read does not fix itself.
 async fn wait_for_crds(kube: &kube::Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(kube.clone());
+    let established = conditions::is_crd_established();
     for name in ["crossaccountroles", "ramusers", "stsgrants"] {
         let full_name = format!("{name}.{}", crate::crd::GROUP);
         tracing::info!(crd = %full_name, "waiting for CRD to be established");
-        await_condition(crds.clone(), &full_name, conditions::is_crd_established())
-            .await
-            .with_context(|| format!("waiting for CRD {full_name}"))?;
+        loop {
+            let crd = crds
+                .get_opt(&full_name)
+                .await
+                .with_context(|| format!("waiting for CRD {full_name}"))?;
+            if established.matches_object(crd.as_ref()) {
+                break;
+            }
+            tokio::time::sleep(CRD_POLL_INTERVAL).await;
+        }
     }
     Ok(())
 }

@@ -235,6 +235,19 @@ impl Operator {
         extra: &[&str],
         kubeconfig: &Path,
     ) -> Operator {
+        let operator = Self::launch_with_kubeconfig(emulator, namespace, extra, kubeconfig);
+        operator.wait_ready().await;
+        operator
+    }
+
+    /// [`Operator::start_with_kubeconfig`] without waiting for readiness, for tests in which
+    /// the operator may never become ready (e.g. it lacks a permission it needs to start).
+    pub fn launch_with_kubeconfig(
+        emulator: &Emulator,
+        namespace: &str,
+        extra: &[&str],
+        kubeconfig: &Path,
+    ) -> Operator {
         let metrics_port = free_port();
         let health_port = free_port();
         let mut args: Vec<String> = [
@@ -282,11 +295,11 @@ impl Operator {
             metrics_url: format!("http://127.0.0.1:{metrics_port}/metrics"),
             health_url: format!("http://127.0.0.1:{health_port}"),
         };
-        operator.spawn().await;
+        operator.spawn_process();
         operator
     }
 
-    async fn spawn(&mut self) {
+    fn spawn_process(&mut self) {
         self.starts += 1;
         if self.starts > 1 {
             self.earlier_logs.push(self.log.clone());
@@ -298,6 +311,9 @@ impl Operator {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         self.child = Some(spawn_logged(&binary(), &self.args, &self.log, &envs));
+    }
+
+    async fn wait_ready(&self) {
         let ready = format!("{}/readyz", self.health_url);
         wait_for("the operator to be ready", Duration::from_secs(60), || {
             let ready = ready.clone();
@@ -349,7 +365,13 @@ impl Operator {
     /// Starts the operator again with the same flags (after [`Operator::kill`]).
     pub async fn restart(&mut self) {
         self.kill().await;
-        self.spawn().await;
+        self.spawn_process();
+        self.wait_ready().await;
+    }
+
+    /// The exit status if the process has ended by itself, without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
     }
 
     /// Everything every operator process of this handle has logged so far.

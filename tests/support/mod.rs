@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod e2e;
+pub mod release;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

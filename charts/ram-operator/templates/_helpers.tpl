@@ -42,28 +42,33 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/*
 The rules of what the operator reconciles, granted cluster-wide (ClusterRole) or per watched
 namespace (Role). Exactly the verbs the controllers use; see docs/install.md for each one.
+tests/chart_rbac_minimal.rs removes each (group, resource, verb) in turn and shows that the
+operator breaks without it. Not granted, because nothing needs them: patch on stsgrants (no
+finalizer), get on the workloads (the rollout patch alone says when one is missing) and update
+on any finalizers subresource (see the status rule).
 */}}
 {{- define "ram-operator.workloadRules" -}}
-# The three kinds: read and watch them; patch for the finalizer (kube-runtime's finalizer
-# helper sends a JSON patch).
+# The three kinds: read and watch them. CrossAccountRole and RamUser carry a finalizer, added
+# and removed with a patch (kube-runtime's finalizer helper sends a JSON patch); StsGrant has
+# none and is never patched.
 - apiGroups: ["ram.alicloud.dev"]
-  resources: ["crossaccountroles", "ramusers", "stsgrants"]
+  resources: ["crossaccountroles", "ramusers"]
   verbs: ["get", "list", "watch", "patch"]
-# Status is written with server-side apply (a patch).
+- apiGroups: ["ram.alicloud.dev"]
+  resources: ["stsgrants"]
+  verbs: ["get", "list", "watch"]
+# Status is written with server-side apply (a patch). Their finalizers subresource needs no
+# update: the ownerReferences on the Secrets the operator writes do not set
+# blockOwnerDeletion, so even the OwnerReferencesPermissionEnforcement admission plugin
+# (OpenShift and other hardened clusters) does not ask for it.
 - apiGroups: ["ram.alicloud.dev"]
   resources: ["crossaccountroles/status", "ramusers/status", "stsgrants/status"]
   verbs: ["patch"]
-# Secrets the operator writes carry an ownerReference with blockOwnerDeletion; clusters with
-# the OwnerReferencesPermissionEnforcement admission plugin require update on the owner's
-# finalizers for that.
-- apiGroups: ["ram.alicloud.dev"]
-  resources: ["crossaccountroles/finalizers", "ramusers/finalizers", "stsgrants/finalizers"]
-  verbs: ["update"]
 # Secrets: get the credentials Secrets named in spec.credentialsRef / source.secretRef;
 # list and watch only with the label selector app.kubernetes.io/managed-by=ram-operator (RBAC
 # cannot express a label restriction, so this is a property of the code, not of the rule);
-# create and patch the Secrets it renders (server-side apply creates through a patch). No
-# delete: the garbage collector removes owned Secrets.
+# create and patch the Secrets it renders (server-side apply creates through a patch, and the
+# API server checks create for that). No delete: the garbage collector removes owned Secrets.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch"]
@@ -71,8 +76,9 @@ namespace (Role). Exactly the verbs the controllers use; see docs/install.md for
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
-# StsGrant rollout: annotate the pod template of the named workloads after a refresh.
+# StsGrant rollout: annotate the pod template of the named workloads after a refresh (a merge
+# patch; a missing workload is a 404 of that patch).
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets", "daemonsets"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 {{- end -}}
