@@ -40,6 +40,10 @@ async fn namespaced_chart_rbac_allows_what_the_operator_needs_and_nothing_else()
         ),
         (vec!["patch", "secrets", "-n", w], "write Secrets by apply"),
         (
+            vec!["delete", "secrets", "-n", w],
+            "change a Secret's ownerReferences (admission)",
+        ),
+        (
             vec!["watch", "stsgrants.ram.alicloud.dev", "-n", w],
             "watch grants",
         ),
@@ -83,7 +87,8 @@ async fn namespaced_chart_rbac_allows_what_the_operator_needs_and_nothing_else()
     // What it never does.
     for args in [
         vec!["create", "configmaps", "-n", w],
-        vec!["delete", "secrets", "-n", w],
+        vec!["deletecollection", "secrets", "-n", w],
+        vec!["delete", "configmaps", "-n", w],
         vec!["update", "secrets", "-n", w],
         vec!["get", "secrets", "-n", o],
         vec!["list", "secrets", "-n", o],
@@ -245,7 +250,11 @@ async fn cluster_wide_chart_rbac_covers_every_namespace_but_not_other_kinds() {
             .await
     );
     assert!(!release.can_i(&["create", "configmaps", "-n", n]).await);
-    assert!(!release.can_i(&["delete", "secrets", "-n", n]).await);
+    assert!(
+        !release
+            .can_i(&["deletecollection", "secrets", "-n", n])
+            .await
+    );
     assert!(
         !release
             .can_i(&["create", "leases.coordination.k8s.io", "-n", n])

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use ram_operator::crd::{CrossAccountRole, RamUser, StsGrant};
@@ -249,12 +250,23 @@ fn refusal_text(entry: &Entry) -> String {
     )
 }
 
-/// The first log line in which the API server refuses `entry`, unescaped.
+/// The OwnerReferencesPermissionEnforcement admission plugin's wording when a change of
+/// `ownerReferences` is refused because the user may not delete the object.
+const OWNER_REFERENCE_REFUSAL: &str = "cannot set an ownerRef on a resource you can't delete";
+
+/// The first log line in which the API server refuses `entry`, unescaped: RBAC's wording, or
+/// for `delete` the admission plugin's refusal of an ownerReferences change on that resource.
 fn refusal_of(entry: &Entry, logs: &str) -> Option<String> {
     let text = refusal_text(entry);
+    let admission = format!("{} \"", entry.resource);
     logs.lines()
         .map(|line| line.replace('\\', ""))
-        .find(|line| line.contains(&text))
+        .find(|line| {
+            line.contains(&text)
+                || (entry.verb == "delete"
+                    && line.contains(OWNER_REFERENCE_REFUSAL)
+                    && line.contains(&admission))
+        })
 }
 
 /// What the operator was doing when `line` (a log record, or a cause in the error it exited
@@ -503,6 +515,31 @@ async fn scenario(cluster: &Cluster, namespace: &str, log: &Path) -> Result<(), 
         .await
         .unwrap_or_else(|e| panic!("edit the grant as the admin: {e}"));
     wait_ready(&grants, &grant, edited.metadata.generation).await?;
+
+    // secretDeletionPolicy Retain: the operator removes the owner reference from the grant's
+    // Secret, which the ownerReferences admission plugin allows only to a user who may delete it.
+    let retained = grants
+        .patch(
+            &grant,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"secretDeletionPolicy": "Retain"}})),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("switch the grant to Retain as the admin: {e}"));
+    wait_ready(&grants, &grant, retained.metadata.generation).await?;
+    let secret_name = retained.data["spec"]["secretName"]
+        .as_str()
+        .unwrap_or(grant.as_str())
+        .to_string();
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), namespace);
+    poll("the grant's Secret without owner", STEP_TIMEOUT, || async {
+        let secret = secrets.get(&secret_name).await.map_err(|e| e.to_string())?;
+        match secret.metadata.owner_references.as_deref() {
+            None | Some([]) => Ok(()),
+            Some(owners) => Err(format!("owners {owners:?}")),
+        }
+    })
+    .await?;
 
     // The failing grant's Warning, repeated: an Event series.
     let events: Api<Event> = Api::namespaced(cluster.client.clone(), namespace);

@@ -43,7 +43,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 The rules of what the operator reconciles, granted cluster-wide (ClusterRole) or per watched
 namespace (Role). Exactly the verbs the controllers use; see docs/install.md for each one.
 tests/chart_rbac_minimal.rs removes each (group, resource, verb) in turn and shows that the
-operator breaks without it. Not granted, because nothing needs them: patch on stsgrants (no
+operator breaks without it (delete on Secrets under the OwnerReferencesPermissionEnforcement
+admission plugin, which the test control plane runs). Not granted, because nothing needs them: patch on stsgrants (no
 finalizer), get on the workloads (the rollout patch alone says when one is missing) and update
 on any finalizers subresource (see the status rule).
 */}}
@@ -68,10 +69,14 @@ on any finalizers subresource (see the status rule).
 # list and watch only with the label selector app.kubernetes.io/managed-by=ram-operator (RBAC
 # cannot express a label restriction, so this is a property of the code, not of the rule);
 # create and patch the Secrets it renders (server-side apply creates through a patch, and the
-# API server checks create for that). No delete: the garbage collector removes owned Secrets.
+# API server checks create for that). delete is never used to delete a Secret (the garbage
+# collector removes owned ones): the OwnerReferencesPermissionEnforcement admission plugin
+# (OpenShift and other hardened clusters) lets only a user who may delete an object change its
+# ownerReferences, which the operator does when a grant's secretDeletionPolicy changes and
+# when a RamUser re-created under the same name takes over its Secret.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Events for every cloud change and failure (events.k8s.io/v1; patch updates a series).
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
