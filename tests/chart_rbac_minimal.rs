@@ -442,6 +442,24 @@ fn name_of(yaml: &str) -> String {
     chart::name(&object).to_string()
 }
 
+/// Merges `spec` into the grant as the admin and waits until it is Ready for the new generation.
+async fn edit_and_wait_ready(
+    grants: &Api<DynamicObject>,
+    grant: &str,
+    spec: serde_json::Value,
+) -> Result<DynamicObject, String> {
+    let edited = grants
+        .patch(
+            grant,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "spec": spec })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("edit the grant as the admin: {e}"));
+    wait_ready(grants, grant, edited.metadata.generation).await?;
+    Ok(edited)
+}
+
 /// Everything the operator does, as steps that each wait for its effect. `Err` names the step
 /// that did not complete.
 async fn scenario(cluster: &Cluster, namespace: &str, log: &Path) -> Result<(), String> {
@@ -506,27 +524,21 @@ async fn scenario(cluster: &Cluster, namespace: &str, log: &Path) -> Result<(), 
 
     // An edit of the grant after the operator wrote its status: the cached grant is older than
     // the edit, so the operator reads the grant before it refreshes.
-    let edited = grants
-        .patch(
-            &grant,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"roleSessionName": "rbac-edited"}})),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("edit the grant as the admin: {e}"));
-    wait_ready(&grants, &grant, edited.metadata.generation).await?;
+    edit_and_wait_ready(
+        &grants,
+        &grant,
+        serde_json::json!({"roleSessionName": "rbac-edited"}),
+    )
+    .await?;
 
     // secretDeletionPolicy Retain: the operator removes the owner reference from the grant's
     // Secret, which the ownerReferences admission plugin allows only to a user who may delete it.
-    let retained = grants
-        .patch(
-            &grant,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"secretDeletionPolicy": "Retain"}})),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("switch the grant to Retain as the admin: {e}"));
-    wait_ready(&grants, &grant, retained.metadata.generation).await?;
+    let retained = edit_and_wait_ready(
+        &grants,
+        &grant,
+        serde_json::json!({"secretDeletionPolicy": "Retain"}),
+    )
+    .await?;
     let secret_name = retained.data["spec"]["secretName"]
         .as_str()
         .unwrap_or(grant.as_str())
