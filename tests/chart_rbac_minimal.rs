@@ -602,6 +602,8 @@ async fn run(cluster: &Cluster, removed: Option<&Entry>) -> Outcome {
     // Whatever stopped the run, the evidence that counts is the API server refusing exactly
     // the permission left out: a step that merely timed out proves nothing about it.
     let logs = operator.logs();
+    drop(operator);
+    release_finalizers(cluster, namespace).await;
     if let Some(line) =
         removed.and_then(|entry| refusal_of(entry, &logs).map(|line| refusal_summary(entry, &line)))
     {
@@ -612,6 +614,26 @@ async fn run(cluster: &Cluster, removed: Option<&Entry>) -> Outcome {
         // A request refused after the last poll of the log.
         (Ok(()), Some(line)) => Outcome::Broke(format!("refused: {}", excerpt(line))),
         (Ok(()), None) => Outcome::Passed,
+    }
+}
+
+/// Drops the finalizers the stopped operator left, so the namespace can go away instead of
+/// staying Terminating (and keeping the namespace controller busy) for the rest of the suite.
+async fn release_finalizers(cluster: &Cluster, namespace: &str) {
+    let no_finalizers = Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}}));
+    for objects in [
+        api::<CrossAccountRole>(cluster, namespace),
+        api::<RamUser>(cluster, namespace),
+    ] {
+        let Ok(list) = objects.list(&ListParams::default()).await else {
+            continue;
+        };
+        for object in list.items {
+            let name = object.metadata.name.unwrap_or_default();
+            let _ = objects
+                .patch(&name, &PatchParams::default(), &no_finalizers)
+                .await;
+        }
     }
 }
 
