@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long version of the fault and security suite:
 #   - the seeded fault run (tests/faults.rs) for SOAK_MINUTES (default 30) of faults,
-#   - the schema fuzz with SOAK_SCHEMA_CASES cases per kind (default 400),
+#   - the schema fuzz with SOAK_SCHEMA_CASES cases per kind (default 200),
 #   - every cargo-fuzz target for SOAK_FUZZ_MINUTES each (default 10).
 # Seeds are printed; replay one with FAULTS_SEED / SCHEMA_FUZZ_SEED. The summary lines are
 # collected at the end (and in $RAM_OPERATOR_CACHE/soak/last.log).
@@ -14,7 +14,7 @@ cd "$root"
 
 cache=${RAM_OPERATOR_CACHE:-$HOME/.cache/ram-operator}
 minutes=${SOAK_MINUTES:-30}
-schema_cases=${SOAK_SCHEMA_CASES:-400}
+schema_cases=${SOAK_SCHEMA_CASES:-200}
 fuzz_minutes=${SOAK_FUZZ_MINUTES:-10}
 mkdir -p "$cache/soak"
 log="$cache/soak/last.log"
