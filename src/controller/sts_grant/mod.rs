@@ -31,8 +31,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller, Error as ControllerError};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -80,8 +80,17 @@ pub struct GrantContext {
 /// Runs the `StsGrant` controller over `scope` until shutdown.
 pub async fn run(ctx: Arc<Context>, scope: Scope) {
     let kube = ctx.kube.clone();
-    let controller = Controller::new(scope.api::<StsGrant>(&kube), watcher::Config::default());
-    let grants = controller.store();
+    // The grant cache without `managedFields`: they are more than half of a grant's JSON
+    // (3.9 of 6.6 KB) and nothing here reads them, so at 10,000 grants they were the largest
+    // part of the process's memory.
+    let (grants, writer) = reflector::store();
+    let grant_events = reflector(
+        writer,
+        watcher(scope.api::<StsGrant>(&kube), watcher::Config::default())
+            .modify(|grant| grant.managed_fields_mut().clear()),
+    )
+    .applied_objects();
+    let controller = Controller::for_stream(grant_events, grants.clone());
     let labelled =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     let by_secret = grants.clone();
@@ -622,7 +631,8 @@ async fn refresh(
         reason = reason.describe(),
         "credentials refreshed"
     );
-    ctx.event(
+    // The note names the new AccessKey ID, so it never repeats: no series to fold into.
+    ctx.event_once(
         &reference,
         EventType::Normal,
         "CredentialsRefreshed",
