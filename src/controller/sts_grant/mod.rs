@@ -16,6 +16,7 @@
 //! collected through its owner reference (`secretDeletionPolicy: Delete`), and nothing in the
 //! cloud needs cleaning up (credentials simply expire).
 
+pub mod cache;
 pub mod decide;
 pub mod echo;
 pub mod output;
@@ -25,7 +26,7 @@ pub mod rollout;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
@@ -37,6 +38,7 @@ use kube::{Api, Resource, ResourceExt};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use self::cache::{CachedSecret, SecretCache, SourceSecrets};
 use self::decide::{Decision, RefreshReason, Served, Wanted, decide};
 use self::echo::OwnWrites;
 use self::output::{Failure, GRANT_LABEL, Issued};
@@ -75,6 +77,10 @@ pub struct GrantContext {
     pub accounts: AccountCache,
     /// The controller's own writes, whose watch events need no work.
     pub own: Arc<OwnWrites>,
+    /// The labelled Secrets of the scope, without their values.
+    pub secrets: Arc<SecretCache>,
+    /// Source Secrets' data, for a few seconds.
+    pub sources: Arc<SourceSecrets>,
 }
 
 /// Runs the `StsGrant` controller over `scope` until shutdown.
@@ -100,15 +106,38 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
     let own = Arc::new(OwnWrites::default());
     let (secret_own, user_own, role_own, done_own) =
         (own.clone(), own.clone(), own.clone(), own.clone());
+    let secrets = Arc::new(SecretCache::default());
+    let sources = Arc::new(SourceSecrets::default());
+    let (cached, dropped) = (secrets.clone(), sources.clone());
+    // The labelled Secrets feed the Secret cache, then (without their data, which the mapper
+    // does not read) the mapper; a changed labelled source is read afresh.
+    let secret_events = watcher(scope.api::<Secret>(&kube), labelled)
+        .map_ok(move |event| {
+            cached.observe(&event);
+            if let watcher::Event::Apply(secret) | watcher::Event::Delete(secret) = &event {
+                dropped.invalidate(&format!(
+                    "{}/{}",
+                    secret.metadata.namespace.as_deref().unwrap_or_default(),
+                    secret.name_any()
+                ));
+            }
+            event.modify(|secret| {
+                secret.managed_fields_mut().clear();
+                secret.data = None;
+            })
+        })
+        .touched_objects();
     let grant_ctx = Arc::new(GrantContext {
         ctx,
         accounts: AccountCache::default(),
         own,
+        secrets,
+        sources,
     });
     controller
         // One watch serves both directions: a grant's own Secret (owner reference or name,
         // also for `Retain` Secrets that have no owner) and the source Secrets grants read.
-        .watches(scope.api::<Secret>(&kube), labelled, move |secret| {
+        .watches_stream(secret_events, move |secret| {
             grants_of_secret(&by_secret, &secret_own, &secret)
         })
         .watches(
@@ -388,7 +417,7 @@ async fn reconcile_inner(
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
     let cli_config = output::wants_cli_config(&grant);
 
-    let existing = match secrets.get_opt(grant.secret_name()).await {
+    let existing = match own_secret(&gctx, &secrets, &grant_key, &namespace, &grant).await {
         Ok(existing) => existing,
         Err(error) => {
             return fail(
@@ -403,9 +432,7 @@ async fn reconcile_inner(
             .await;
         }
     };
-    let served = existing
-        .as_ref()
-        .map(|secret| Served::from_secret(secret, cli_config));
+    let served = existing.as_ref().map(|secret| secret.served(cli_config));
     if let Some(secret) = &existing
         && let Err(error) = check_secret_is_ours(&grant, secret)
     {
@@ -459,12 +486,30 @@ async fn reconcile_inner(
     }
 }
 
+/// The grant's Secret as served now: from the Secret cache when it can be trusted (see
+/// [`cache`]), else read.
+async fn own_secret(
+    gctx: &GrantContext,
+    secrets: &Api<Secret>,
+    grant_key: &str,
+    namespace: &str,
+    grant: &StsGrant,
+) -> Result<Option<Arc<CachedSecret>>, kube::Error> {
+    if let Some(cached) = gctx.secrets.get(namespace, grant.secret_name())
+        && gctx
+            .own
+            .secret_cache_is_current(grant_key, cached.resource_version.as_deref())
+    {
+        return Ok(Some(cached));
+    }
+    let read = secrets.get_opt(grant.secret_name()).await?;
+    Ok(read.map(|secret| Arc::new(CachedSecret::from_secret(&secret))))
+}
+
 /// A Secret of the same name that the operator did not write for this grant is never
 /// overwritten.
-fn check_secret_is_ours(grant: &StsGrant, secret: &Secret) -> Result<(), Error> {
-    let labels = secret.labels();
-    let ours = labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
-        && labels.get(GRANT_LABEL).map(String::as_str) == grant.metadata.name.as_deref();
+fn check_secret_is_ours(grant: &StsGrant, secret: &CachedSecret) -> Result<(), Error> {
+    let ours = secret.written_for.is_some() && secret.written_for == grant.metadata.name;
     if ours {
         Ok(())
     } else {
@@ -497,8 +542,13 @@ async fn apply(
     let ctx = &gctx.ctx;
     let validated = validate(grant)?;
     let role_arn = resolve::role_arn(&ctx.kube, grant).await?;
-    let source =
-        resolve::source(&ctx.kube, ctx.settings.default_credentials.as_ref(), grant).await?;
+    let source = resolve::source(
+        &ctx.kube,
+        &gctx.sources,
+        ctx.settings.default_credentials.as_ref(),
+        grant,
+    )
+    .await?;
     let generation = grant.metadata.generation;
     let wanted = Wanted {
         generation: generation.unwrap_or_default(),
@@ -621,6 +671,8 @@ async fn refresh(
         .await?;
     gctx.own
         .wrote_secret(&key(grant), written.metadata.resource_version.as_deref());
+    // The next reconcile need not wait for the watch to show the write.
+    gctx.secrets.observe(&watcher::Event::Apply(written));
     let served = Served::from_secret(&secret, output::wants_cli_config(grant));
     let reference = grant.object_ref(&());
     let expires = crate::alicloud::signature::format_timestamp(expiration);
@@ -761,7 +813,7 @@ async fn fail(
 ) -> Result<Action, Error> {
     let ctx = &gctx.ctx;
     // The next reconcile takes the full path.
-    gctx.own.forget(&key(grant));
+    gctx.own.reset(&key(grant));
     let reason = failure_reason(&error);
     let message = error.to_string();
     tracing::warn!(reason, error = %message, "StsGrant reconcile failed");
