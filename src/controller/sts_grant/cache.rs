@@ -28,7 +28,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::runtime::watcher;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, watch};
 
 use super::decide::Served;
 use super::output::GRANT_LABEL;
@@ -75,9 +75,20 @@ impl CachedSecret {
 }
 
 /// The labelled Secrets of a watch, by `namespace/name`, fed with the watch's events.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SecretCache {
     state: Mutex<CacheState>,
+    /// Whether the first list is complete.
+    listed: watch::Sender<bool>,
+}
+
+impl Default for SecretCache {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            listed: watch::Sender::new(false),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -122,8 +133,24 @@ impl SecretCache {
                 if let Some(listed) = state.relisting.take() {
                     state.entries = listed;
                 }
+                self.listed.send_replace(true);
             }
         }
+    }
+
+    /// Waits until the first list of the watch is complete, but not past `deadline`; whether
+    /// it is.
+    ///
+    /// Why: after a start every grant is reconciled, most of them before the Secrets are
+    /// listed; each would read its Secret instead (10,000 GETs at 10,000 grants, ahead of the
+    /// grants that are due). A missing Secret is only known to be missing once the list is
+    /// complete. The deadline keeps a watch that cannot list from stalling the controller.
+    pub async fn listed_by(&self, deadline: tokio::time::Instant) -> bool {
+        let mut listed = self.listed.subscribe();
+        matches!(
+            tokio::time::timeout_at(deadline, listed.wait_for(|listed| *listed)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// The cached Secret `name` in `namespace`.
@@ -282,6 +309,29 @@ mod tests {
         assert!(cache.get("ns", "b").is_none());
         assert!(cache.get("ns", "c").is_some());
         assert_eq!(cache.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_the_list_ends_at_the_list_or_the_deadline() {
+        let cache = Arc::new(SecretCache::default());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        // Never listed: gives up at the deadline.
+        let start = tokio::time::Instant::now();
+        assert!(!cache.listed_by(deadline).await);
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
+        // Listed while waiting.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let feeder = cache.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            feeder.observe(&watcher::Event::Init);
+            feeder.observe(&watcher::Event::InitDone);
+        });
+        let start = tokio::time::Instant::now();
+        assert!(cache.listed_by(deadline).await);
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        // Once listed, no wait.
+        assert!(cache.listed_by(tokio::time::Instant::now()).await);
     }
 
     fn data(value: &str) -> BTreeMap<String, ByteString> {

@@ -81,7 +81,13 @@ pub struct GrantContext {
     pub secrets: Arc<SecretCache>,
     /// Source Secrets' data, for a few seconds.
     pub sources: Arc<SourceSecrets>,
+    /// Until when a reconcile at start-up waits for the Secret list ([`SecretCache::listed_by`]).
+    pub list_deadline: tokio::time::Instant,
 }
+
+/// The longest a reconcile waits for the first list of the labelled Secrets, from the
+/// controller's start: a list of 10,000 Secrets on a loaded API server takes seconds.
+const LIST_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs the `StsGrant` controller over `scope` until shutdown.
 pub async fn run(ctx: Arc<Context>, scope: Scope) {
@@ -133,6 +139,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
         own,
         secrets,
         sources,
+        list_deadline: tokio::time::Instant::now() + LIST_WAIT,
     });
     controller
         // One watch serves both directions: a grant's own Secret (owner reference or name,
@@ -378,6 +385,11 @@ async fn reconcile_inner(
     {
         let delay = schedule::duration_between(now, wake_at).max(PLANNED_FLOOR);
         return Ok(Action::requeue(delay));
+    }
+    // Without the Secret in the cache yet, wait for the list (not holding a slot) rather than
+    // read it.
+    if gctx.secrets.get(&namespace, grant.secret_name()).is_none() {
+        gctx.secrets.listed_by(gctx.list_deadline).await;
     }
     let _slot = RECONCILE_SLOTS.acquire().await.ok();
     let begun = gctx.own.begin(&grant_key);
