@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -38,7 +38,10 @@ pub struct Context {
     pub kube: kube::Client,
     pub cloud: alicloud::Client,
     pub settings: Settings,
+    /// Publishes Events that may repeat, folding repeats into a series.
     pub recorder: Recorder,
+    /// Who publishes, for [`Context::event_once`].
+    reporter: Reporter,
     pub metrics: Metrics,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -48,14 +51,15 @@ impl Context {
         kube: kube::Client,
         cloud: alicloud::Client,
         settings: Settings,
-        recorder: Recorder,
+        reporter: Reporter,
         metrics: Metrics,
     ) -> Self {
         Self {
+            recorder: Recorder::new(kube.clone(), reporter.clone()),
+            reporter,
             kube,
             cloud,
             settings,
-            recorder,
             metrics,
             failures: Mutex::new(HashMap::new()),
         }
@@ -81,15 +85,31 @@ impl Context {
         action: &str,
         note: impl Into<String>,
     ) {
-        let note = truncate(note.into(), 1000);
-        let event = Event {
-            type_,
-            reason: reason.to_string(),
-            note: Some(note.clone()),
-            action: event_action(action, &note),
-            secondary: None,
-        };
+        let event = new_event(type_, reason, action, note.into());
         if let Err(error) = self.recorder.publish(&event, reference).await {
+            tracing::warn!(%error, reason, "could not publish event");
+        }
+    }
+
+    /// Publishes an Event whose note is new every time (it names fresh credentials), so it can
+    /// never join a series; a failure to publish is logged.
+    ///
+    /// Why not [`Context::event`]: the shared `Recorder` keeps every Event it published for 6
+    /// minutes to find series, and scans that cache on every publish. One such Event per
+    /// refresh made it hold one Event per grant refreshed in the last 6 minutes (10,000 and
+    /// more at scale: tens of MiB, and a scan of all of them per publish) for series that never
+    /// form. A `Recorder` of its own per Event keeps nothing.
+    pub async fn event_once(
+        &self,
+        reference: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: impl Into<String>,
+    ) {
+        let event = new_event(type_, reason, action, note.into());
+        let recorder = Recorder::new(self.kube.clone(), self.reporter.clone());
+        if let Err(error) = recorder.publish(&event, reference).await {
             tracing::warn!(%error, reason, "could not publish event");
         }
     }
@@ -119,6 +139,17 @@ impl Context {
         self.settings
             .resync_interval
             .mul_f64(1.0 - 0.1 * stable_fraction(key))
+    }
+}
+
+fn new_event(type_: EventType, reason: &str, action: &str, note: String) -> Event {
+    let note = truncate(note, 1000);
+    Event {
+        type_,
+        reason: reason.to_string(),
+        action: event_action(action, &note),
+        note: Some(note),
+        secondary: None,
     }
 }
 
@@ -262,6 +293,15 @@ mod tests {
             without_request_ids("a [RequestId x] b [RequestId y"),
             "a  b "
         );
+    }
+
+    #[test]
+    fn events_carry_the_cut_note_and_its_action() {
+        let event = new_event(EventType::Normal, "R", "Refresh", "x".repeat(1500));
+        let note = event.note.unwrap();
+        assert_eq!(note.len(), 1000);
+        assert_eq!(event.action, event_action("Refresh", &note));
+        assert_eq!(event.reason, "R");
     }
 
     #[test]

@@ -26,7 +26,7 @@ use anyhow::Context as _;
 use futures::future::BoxFuture;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::wait::{Condition as _, conditions};
 
 use crate::alicloud::{
@@ -114,7 +114,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         controller: FIELD_MANAGER.to_string(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let recorder = Recorder::new(kube.clone(), reporter);
     let settings = Settings {
         cluster_name: args.cluster_name.clone(),
         default_credentials,
@@ -129,7 +128,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         kube.clone(),
         cloud,
         settings,
-        recorder,
+        reporter,
         metrics,
     ));
 

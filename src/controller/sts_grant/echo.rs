@@ -92,7 +92,32 @@ impl OwnWrites {
         });
     }
 
-    /// Forgets the grant (failed reconcile, deletion): its next reconcile takes the full path.
+    /// A reconcile failed: the next one takes the full path. The version of the own last
+    /// Secret write stays: the write happened, and until the Secret cache shows it, the cache
+    /// must not be trusted (a stale entry could look due and cost another `AssumeRole`).
+    pub fn reset(&self, key: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = entries.get_mut(key) {
+            *entry = Entry {
+                secret_version: entry.secret_version.take(),
+                ..Entry::default()
+            };
+        }
+    }
+
+    /// Whether a cached copy of the grant's Secret with `version` can be decided from: this
+    /// process has not written the Secret (the cache comes from a list or watch that started
+    /// after the last writer stopped), or the cache already shows its last write.
+    pub fn secret_cache_is_current(&self, key: &str, version: Option<&str>) -> bool {
+        self.read(key, |entry| {
+            match entry.and_then(|e| e.secret_version.as_deref()) {
+                None => true,
+                Some(written) => version == Some(written),
+            }
+        })
+    }
+
+    /// Forgets the grant (deleted): its next reconcile takes the full path.
     pub fn forget(&self, key: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.remove(key);
@@ -188,6 +213,24 @@ mod tests {
         let begun = own.begin("ns/g");
         own.settled("ns/g", begun, Some("11"), at(90));
         assert_eq!(own.echo("ns/g", Some("11"), at(1)), Some(at(90)));
+    }
+
+    #[test]
+    fn the_secret_cache_is_trusted_once_it_shows_the_own_write() {
+        let own = OwnWrites::default();
+        // Never written by this process: the cache is as good as a read.
+        assert!(own.secret_cache_is_current("ns/g", Some("5")));
+        own.wrote_secret("ns/g", Some("10"));
+        assert!(!own.secret_cache_is_current("ns/g", Some("5")));
+        assert!(!own.secret_cache_is_current("ns/g", None));
+        assert!(own.secret_cache_is_current("ns/g", Some("10")));
+        // A failure later does not make a lagging cache trusted.
+        own.settled("ns/g", 0, Some("11"), at(90));
+        own.reset("ns/g");
+        assert_eq!(own.echo("ns/g", Some("11"), at(1)), None);
+        assert!(!own.secret_cache_is_current("ns/g", Some("5")));
+        assert!(own.secret_cache_is_current("ns/g", Some("10")));
+        assert!(own.is_own_secret("ns/g", Some("10")));
     }
 
     #[test]

@@ -17,7 +17,10 @@ use futures::future::BoxFuture;
 use kube::Api;
 use tokio::sync::OnceCell;
 
-use crate::alicloud::{self, Credentials, CredentialsProvider, SharedCredentialsProvider};
+use super::cache::SourceSecrets;
+use crate::alicloud::{
+    self, Credentials, CredentialsProvider, SharedCredentialsProvider, StaticProvider,
+};
 use crate::controller::error::Error;
 use crate::controller::identity;
 use crate::controller::secrets::{ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_SECURITY_TOKEN};
@@ -73,9 +76,10 @@ pub struct Source {
     pub access_key_id: String,
 }
 
-/// Resolves whose credentials call `AssumeRole`.
+/// Resolves whose credentials call `AssumeRole`; Secrets are read through `sources`.
 pub async fn source(
     kube: &kube::Client,
+    sources: &SourceSecrets,
     default_credentials: Option<&SharedCredentialsProvider>,
     grant: &StsGrant,
 ) -> Result<Source, Error> {
@@ -95,7 +99,7 @@ pub async fn source(
                 access_key_secret_key: ENV_ACCESS_KEY_SECRET.to_owned(),
                 security_token_key: ENV_SECURITY_TOKEN.to_owned(),
             };
-            identity::resolve(kube, None, namespace, Some(&reference))
+            from_secret(kube, sources, namespace, &reference)
                 .await
                 .map_err(|error| match error {
                     // The user's Secret appears once its controller created the key.
@@ -106,9 +110,7 @@ pub async fn source(
                     other => other,
                 })?
         }
-        (None, Some(secret_ref)) => {
-            identity::resolve(kube, None, namespace, Some(secret_ref)).await?
-        }
+        (None, Some(secret_ref)) => from_secret(kube, sources, namespace, secret_ref).await?,
         (None, None) => identity::resolve(kube, default_credentials, namespace, None)
             .await
             .map_err(|error| match error {
@@ -127,6 +129,23 @@ pub async fn source(
         provider,
         access_key_id: credentials.access_key_id,
     })
+}
+
+/// Credentials from the Secret `reference` names in `namespace` (the grant's own).
+async fn from_secret(
+    kube: &kube::Client,
+    sources: &SourceSecrets,
+    namespace: &str,
+    reference: &CredentialsRef,
+) -> Result<SharedCredentialsProvider, Error> {
+    let key = format!("{namespace}/{}", reference.name);
+    let data = sources
+        .data(&key, || {
+            identity::read_secret(kube, namespace, &reference.name)
+        })
+        .await?;
+    let credentials = identity::credentials_from_secret_data(&reference.name, &data, reference)?;
+    Ok(Arc::new(StaticProvider::new(credentials)))
 }
 
 /// The AccessKey Secret of a programmatic `RamUser`.
