@@ -149,6 +149,17 @@ struct Model {
     absent: BTreeSet<(String, String)>,
 }
 
+impl Model {
+    /// The (kind, name) of every object that currently exists.
+    fn present(&self) -> Vec<(String, String)> {
+        self.specs
+            .keys()
+            .filter(|k| !self.absent.contains(*k))
+            .cloned()
+            .collect()
+    }
+}
+
 fn role_spec(index: usize) -> Value {
     json!({
         "trustedAccounts": [ACCOUNT_B],
@@ -739,12 +750,7 @@ async fn seeded_faults_lose_nothing_leak_nothing_and_wedge_nothing() {
             }
             58..=79 => {
                 // A spec edit of a present object.
-                let keys: Vec<(String, String)> = model
-                    .specs
-                    .keys()
-                    .filter(|k| !model.absent.contains(*k))
-                    .cloned()
-                    .collect();
+                let keys = model.present();
                 let Some(key) = keys.choose(&mut rng).cloned() else {
                     continue;
                 };
@@ -801,12 +807,7 @@ async fn seeded_faults_lose_nothing_leak_nothing_and_wedge_nothing() {
                 }
             }
             80..=89 => {
-                let keys: Vec<(String, String)> = model
-                    .specs
-                    .keys()
-                    .filter(|k| !model.absent.contains(*k))
-                    .cloned()
-                    .collect();
+                let keys = model.present();
                 if let Some(key) = keys.choose(&mut rng).cloned() {
                     let api = api(&cluster, &ns, &key.0);
                     let params = DeleteParams::default();
