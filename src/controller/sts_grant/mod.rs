@@ -30,7 +30,9 @@ use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller, Error as ControllerError};
+use kube::runtime::controller::{
+    Action, Config as ControllerConfig, Controller, Error as ControllerError,
+};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -102,7 +104,11 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
             .modify(|grant| grant.managed_fields_mut().clear()),
     )
     .applied_objects();
-    let controller = Controller::for_stream(grant_events, grants.clone());
+    // The runner of each controller holds at most this many reconciles at once; the others
+    // stay entries of its scheduler. Unbounded, it spawned a task per grant at start-up
+    // (10,000 tasks of about 4.5 KiB each, waiting for the list and the slots below).
+    let controller = Controller::for_stream(grant_events, grants.clone())
+        .with_config(ControllerConfig::default().concurrency(MAX_CONCURRENT_RECONCILES as u16));
     let labelled =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     let by_secret = grants.clone();
@@ -392,114 +398,77 @@ async fn reconcile_inner(
         gctx.secrets.listed_by(gctx.list_deadline).await;
     }
     let _slot = RECONCILE_SLOTS.acquire().await.ok();
-    let begun = gctx.own.begin(&grant_key);
+    // Boxed: at start-up every grant's reconcile is a live future waiting above, and the
+    // work below (HTTP requests, signing) would size each of them at kilobytes; this way only
+    // the 32 in slots carry it.
+    Box::pin(serve(grant, &gctx, &namespace, &name, &grant_key)).await
+}
+
+/// A reconcile in a slot: decide, refresh when due, write the status.
+async fn serve(
+    grant: Arc<StsGrant>,
+    gctx: &GrantContext,
+    namespace: &str,
+    name: &str,
+    grant_key: &str,
+) -> Result<Action, Error> {
+    let ctx = &gctx.ctx;
+    let begun = gctx.own.begin(grant_key);
     let now = Timestamp::now();
-    let grants: Api<StsGrant> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let grants: Api<StsGrant> = Api::namespaced(ctx.kube.clone(), namespace);
     // The cached object can lag behind this controller's own last status write (the Secret's
     // watch event may arrive first); deciding and writing from it would undo that write, e.g.
     // lose a pending rollout. Then one read gives the current status; a cache that already
     // shows the own last write (or a process that has not written the grant yet) is current.
-    let cached = grant.clone();
-    let fresh = if gctx
+    let (grant, read) = if gctx
         .own
-        .cache_is_current(&grant_key, grant.metadata.resource_version.as_deref())
+        .cache_is_current(grant_key, grant.metadata.resource_version.as_deref())
     {
-        Ok(Some(cached))
+        (grant, Ok(()))
     } else {
-        grants.get_opt(&name).await.map(|fresh| fresh.map(Arc::new))
-    };
-    let grant = match fresh {
-        Ok(Some(fresh)) => fresh,
-        Ok(None) => return Ok(Action::await_change()),
-        Err(error) => {
-            let old_status = grant.status.clone().unwrap_or_default();
-            return fail(
-                &gctx,
-                &grant,
-                &grants,
-                &old_status,
-                None,
-                Error::Kube(error),
-                now,
-            )
-            .await;
+        match grants.get_opt(name).await {
+            Ok(Some(fresh)) => (Arc::new(fresh), Ok(())),
+            Ok(None) => return Ok(Action::await_change()),
+            Err(error) => (grant, Err(Error::Kube(error))),
         }
     };
     let old_status = grant.status.clone().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
-    let cli_config = output::wants_cli_config(&grant);
-
-    let existing = match own_secret(&gctx, &secrets, &grant_key, &namespace, &grant).await {
-        Ok(existing) => existing,
+    // What the Secret served before this reconcile, for the failure status.
+    let mut served = None;
+    let written = async {
+        read?;
+        let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), namespace);
+        let existing = own_secret(gctx, &secrets, grant_key, namespace, &grant).await?;
+        served = existing
+            .as_ref()
+            .map(|secret| secret.served(output::wants_cli_config(&grant)));
+        if let Some(secret) = &existing {
+            check_secret_is_ours(&grant, secret)?;
+        }
+        let Outcome {
+            status,
+            wake_at,
+            events,
+        } = apply(gctx, &grant, &secrets, served.as_ref(), &old_status, now).await?;
+        // The Events and the status write at once: one API round trip less per refresh for
+        // the 32 reconcile slots (the Events never fail the reconcile, and are published also
+        // when the status write fails: the credentials were obtained).
+        let write_status = async {
+            if status == old_status {
+                return Ok(grant.metadata.resource_version.clone());
+            }
+            let written = apply_status_object(&grants, name, &status).await?;
+            Ok::<_, Error>(written.metadata.resource_version)
+        };
+        let ((), version) = tokio::join!(publish(ctx, &grant, events), write_status);
+        Ok::<_, Error>((wake_at, version?))
+    }
+    .await;
+    let (planned, version) = match written {
+        Ok(written) => written,
         Err(error) => {
             return fail(
-                &gctx,
-                &grant,
-                &grants,
-                &old_status,
-                None,
-                Error::Kube(error),
-                now,
-            )
-            .await;
-        }
-    };
-    let served = existing.as_ref().map(|secret| secret.served(cli_config));
-    if let Some(secret) = &existing
-        && let Err(error) = check_secret_is_ours(&grant, secret)
-    {
-        return fail(&gctx, &grant, &grants, &old_status, None, error, now).await;
-    }
-
-    match apply(&gctx, &grant, &secrets, served.as_ref(), &old_status, now).await {
-        Ok(Outcome {
-            status,
-            wake_at: planned,
-            events,
-        }) => {
-            let mut version = grant.metadata.resource_version.clone();
-            // The Events and the status write at once: one API round trip less per refresh
-            // for the 32 reconcile slots (the Events never fail the reconcile, and are
-            // published also when the status write fails: the credentials were obtained).
-            let write_status = async {
-                if status == old_status {
-                    return None;
-                }
-                Some(apply_status_object(&grants, &name, &status).await)
-            };
-            let ((), written) = tokio::join!(publish(ctx, &grant, events), write_status);
-            if let Some(written) = written {
-                match written {
-                    Ok(written) => version = written.metadata.resource_version,
-                    Err(error) => {
-                        return fail(
-                            &gctx,
-                            &grant,
-                            &grants,
-                            &old_status,
-                            served.as_ref(),
-                            error,
-                            now,
-                        )
-                        .await;
-                    }
-                }
-            }
-            ctx.reset_backoff(&grant_key);
-            let ceiling = ctx.resync_after(&grant_key);
-            let done = Timestamp::now();
-            let delay = schedule::delay_until(done, planned, PLANNED_FLOOR, ceiling);
-            let wake_at = done
-                .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
-                .unwrap_or(done);
-            gctx.own
-                .settled(&grant_key, begun, version.as_deref(), wake_at);
-            tracing::debug!(?delay, wake_at = %planned, "credentials served");
-            Ok(Action::requeue(delay))
-        }
-        Err(error) => {
-            fail(
-                &gctx,
+                gctx,
                 &grant,
                 &grants,
                 &old_status,
@@ -507,9 +476,20 @@ async fn reconcile_inner(
                 error,
                 now,
             )
-            .await
+            .await;
         }
-    }
+    };
+    ctx.reset_backoff(grant_key);
+    let ceiling = ctx.resync_after(grant_key);
+    let done = Timestamp::now();
+    let delay = schedule::delay_until(done, planned, PLANNED_FLOOR, ceiling);
+    let wake_at = done
+        .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
+        .unwrap_or(done);
+    gctx.own
+        .settled(grant_key, begun, version.as_deref(), wake_at);
+    tracing::debug!(?delay, wake_at = %planned, "credentials served");
+    Ok(Action::requeue(delay))
 }
 
 /// The grant's Secret as served now: from the Secret cache when it can be trusted (see
@@ -933,6 +913,18 @@ pub fn retry_after_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn future_size<A, B, F: Future>(_: impl FnOnce(A, B) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    /// What a grant's reconcile weighs while it waits for the list or a slot: the work in a
+    /// slot is boxed, so this stays far below the kilobytes of the whole pipeline.
+    #[test]
+    fn a_waiting_reconcile_is_small() {
+        let size = future_size(reconcile);
+        assert!(size <= 1024, "the reconcile future is {size} bytes");
+    }
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + seconds).unwrap()
