@@ -138,6 +138,15 @@ impl SecretCache {
         }
     }
 
+    /// Whether an event (already observed) should trigger the grants of its Secret: not the
+    /// objects of the first list. Every grant is reconciled at the start anyway, after that
+    /// list ([`Self::listed_by`]), so as triggers they only doubled the reconciles of a start
+    /// (20,000 at 10,000 grants). A later re-list may carry changes the watch missed: those
+    /// trigger.
+    pub fn triggers(&self, event: &watcher::Event<Secret>) -> bool {
+        !matches!(event, watcher::Event::InitApply(_)) || *self.listed.borrow()
+    }
+
     /// Waits until the first list of the watch is complete, but not past `deadline`; whether
     /// it is.
     ///
@@ -309,6 +318,26 @@ mod tests {
         assert!(cache.get("ns", "b").is_none());
         assert!(cache.get("ns", "c").is_some());
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn only_the_first_list_triggers_nothing() {
+        let cache = SecretCache::default();
+        let observed = |event: watcher::Event<Secret>| {
+            cache.observe(&event);
+            cache.triggers(&event)
+        };
+        assert!(observed(watcher::Event::Init));
+        assert!(!observed(watcher::Event::InitApply(secret(
+            "a", "1", false
+        ))));
+        assert!(observed(watcher::Event::InitDone));
+        assert!(observed(watcher::Event::Apply(secret("a", "2", false))));
+        assert!(observed(watcher::Event::Delete(secret("a", "3", false))));
+        // A re-list may carry what the watch missed.
+        assert!(observed(watcher::Event::Init));
+        assert!(observed(watcher::Event::InitApply(secret("b", "4", false))));
+        assert!(observed(watcher::Event::InitDone));
     }
 
     #[tokio::test(start_paused = true)]

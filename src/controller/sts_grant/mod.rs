@@ -120,9 +120,10 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
         (own.clone(), own.clone(), own.clone(), own.clone());
     let secrets = Arc::new(SecretCache::default());
     let sources = Arc::new(SourceSecrets::default());
-    let (cached, dropped) = (secrets.clone(), sources.clone());
+    let (cached, dropped, listing) = (secrets.clone(), sources.clone(), secrets.clone());
     // The labelled Secrets feed the Secret cache, then (without their data, which the mapper
-    // does not read) the mapper; a changed labelled source is read afresh.
+    // does not read) the mapper, but for the first list (`SecretCache::triggers`); a changed
+    // labelled source is read afresh.
     let secret_events = watcher(scope.api::<Secret>(&kube), labelled)
         .map_ok(move |event| {
             cached.observe(&event);
@@ -138,6 +139,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
                 secret.data = None;
             })
         })
+        .try_filter(move |event| std::future::ready(listing.triggers(event)))
         .touched_objects();
     let grant_ctx = Arc::new(GrantContext {
         ctx,
