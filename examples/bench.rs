@@ -91,6 +91,10 @@ struct Args {
     /// Skip the kill-and-restart of the operator.
     #[arg(long)]
     no_restart: bool,
+    /// Run the operator over every namespace (the chart's default) instead of one
+    /// `--namespace` per bench namespace.
+    #[arg(long)]
+    cluster_wide: bool,
     /// Extra flags for `ram-operator run` (repeatable), e.g. `--operator-flag=--resync-interval=5m`.
     #[arg(long = "operator-flag", allow_hyphen_values = true)]
     operator_flags: Vec<String>,
@@ -909,8 +913,10 @@ async fn main() -> anyhow::Result<()> {
     let metrics_port = free_port()?;
     let health_port = free_port()?;
     let mut op_args: Vec<String> = vec!["run".into()];
-    for namespace in &names {
-        op_args.extend(["--namespace".into(), namespace.clone()]);
+    if !args.cluster_wide {
+        for namespace in &names {
+            op_args.extend(["--namespace".into(), namespace.clone()]);
+        }
     }
     op_args.extend(
         [
@@ -1147,6 +1153,14 @@ async fn main() -> anyhow::Result<()> {
             format!("{} / {} / {}", args.grants, args.namespaces, args.users),
         ),
         (
+            "operator scope",
+            if args.cluster_wide {
+                "every namespace".to_owned()
+            } else {
+                format!("--namespace x {}", args.namespaces)
+            },
+        ),
+        (
             "STS budget (--sts-qps, operator and floor)",
             format!("{budget} /s per account"),
         ),
@@ -1251,6 +1265,7 @@ async fn main() -> anyhow::Result<()> {
     let result = json!({
         "args": {
             "grants": args.grants, "namespaces": args.namespaces, "users": args.users,
+            "cluster_wide": args.cluster_wide,
             "sts_qps": args.sts_qps, "expiry_scale": args.expiry_scale, "cycles": args.cycles,
             "concurrency": args.concurrency, "operator_flags": args.operator_flags,
         },
