@@ -85,10 +85,12 @@ impl Context {
         action: &str,
         note: impl Into<String>,
     ) {
-        let event = new_event(type_, reason, action, note.into());
-        if let Err(error) = self.recorder.publish(&event, reference).await {
-            tracing::warn!(%error, reason, "could not publish event");
-        }
+        publish(
+            &self.recorder,
+            reference,
+            new_event(type_, reason, action, note.into()),
+        )
+        .await;
     }
 
     /// Publishes an Event whose note is new every time (it names fresh credentials), so it can
@@ -107,11 +109,13 @@ impl Context {
         action: &str,
         note: impl Into<String>,
     ) {
-        let event = new_event(type_, reason, action, note.into());
         let recorder = Recorder::new(self.kube.clone(), self.reporter.clone());
-        if let Err(error) = recorder.publish(&event, reference).await {
-            tracing::warn!(%error, reason, "could not publish event");
-        }
+        publish(
+            &recorder,
+            reference,
+            new_event(type_, reason, action, note.into()),
+        )
+        .await;
     }
 
     /// Counts a failure of `key` and returns how long to wait before the next attempt.
@@ -139,6 +143,13 @@ impl Context {
         self.settings
             .resync_interval
             .mul_f64(1.0 - 0.1 * stable_fraction(key))
+    }
+}
+
+/// Publishes `event` through `recorder`; a failure is logged, never returned.
+async fn publish(recorder: &Recorder, reference: &ObjectReference, event: Event) {
+    if let Err(error) = recorder.publish(&event, reference).await {
+        tracing::warn!(%error, reason = event.reason, "could not publish event");
     }
 }
 
