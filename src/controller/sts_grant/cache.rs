@@ -32,6 +32,7 @@ use tokio::sync::{OnceCell, watch};
 
 use super::decide::Served;
 use super::output::GRANT_LABEL;
+use super::{key, namespaced_key};
 use crate::controller::error::Error;
 use crate::crd::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
@@ -99,14 +100,6 @@ struct CacheState {
     relisting: Option<HashMap<String, Arc<CachedSecret>>>,
 }
 
-fn secret_key(secret: &Secret) -> String {
-    format!(
-        "{}/{}",
-        secret.metadata.namespace.as_deref().unwrap_or_default(),
-        secret.name_any()
-    )
-}
-
 impl SecretCache {
     /// Takes in one watch event.
     pub fn observe(&self, event: &watcher::Event<Secret>) {
@@ -114,19 +107,19 @@ impl SecretCache {
         match event {
             watcher::Event::Apply(secret) => {
                 let entry = Arc::new(CachedSecret::from_secret(secret));
-                state.entries.insert(secret_key(secret), entry);
+                state.entries.insert(key(secret), entry);
             }
             watcher::Event::Delete(secret) => {
-                state.entries.remove(&secret_key(secret));
+                state.entries.remove(&key(secret));
             }
             watcher::Event::Init => state.relisting = Some(HashMap::new()),
             watcher::Event::InitApply(secret) => {
                 let entry = Arc::new(CachedSecret::from_secret(secret));
                 // Visible at once (a first list must not wait for its last page), and kept
                 // when the list completes.
-                state.entries.insert(secret_key(secret), entry.clone());
+                state.entries.insert(key(secret), entry.clone());
                 if let Some(relisting) = state.relisting.as_mut() {
-                    relisting.insert(secret_key(secret), entry);
+                    relisting.insert(key(secret), entry);
                 }
             }
             watcher::Event::InitDone => {
@@ -165,7 +158,7 @@ impl SecretCache {
     /// The cached Secret `name` in `namespace`.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<CachedSecret>> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.entries.get(&format!("{namespace}/{name}")).cloned()
+        state.entries.get(&namespaced_key(namespace, name)).cloned()
     }
 
     pub fn len(&self) -> usize {

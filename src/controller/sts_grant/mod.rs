@@ -128,11 +128,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
         .map_ok(move |event| {
             cached.observe(&event);
             if let watcher::Event::Apply(secret) | watcher::Event::Delete(secret) = &event {
-                dropped.invalidate(&format!(
-                    "{}/{}",
-                    secret.metadata.namespace.as_deref().unwrap_or_default(),
-                    secret.name_any()
-                ));
+                dropped.invalidate(&key(secret));
             }
             event.modify(|secret| {
                 secret.managed_fields_mut().clear();
@@ -190,7 +186,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
                     // A requeued grant that is gone was deleted: drop its series.
                     Err(ControllerError::ObjectNotFound(object)) => {
                         let namespace = object.namespace.as_deref().unwrap_or_default();
-                        own.forget(&format!("{namespace}/{}", object.name));
+                        own.forget(&namespaced_key(namespace, &object.name));
                         metrics.forget_grant(namespace, &object.name);
                     }
                     // The reconcile already logged and recorded its own failure.
@@ -237,10 +233,9 @@ fn changed(own: &OwnWrites, grants: Vec<ObjectRef<StsGrant>>) -> Vec<ObjectRef<S
 }
 
 fn object_key(object: &ObjectRef<StsGrant>) -> String {
-    format!(
-        "{}/{}",
+    namespaced_key(
         object.namespace.as_deref().unwrap_or_default(),
-        object.name
+        &object.name,
     )
 }
 
@@ -274,11 +269,15 @@ fn grants_of_secret(
     changed(own, related)
 }
 
-fn key(grant: &StsGrant) -> String {
-    format!(
-        "{}/{}",
-        grant.metadata.namespace.as_deref().unwrap_or_default(),
-        grant.name_any()
+/// `namespace/name`: how the controller's own maps and caches key grants and Secrets.
+fn namespaced_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn key(object: &impl Resource) -> String {
+    namespaced_key(
+        object.meta().namespace.as_deref().unwrap_or_default(),
+        &object.name_any(),
     )
 }
 
@@ -378,7 +377,7 @@ async fn reconcile_inner(
 ) -> Result<Action, Error> {
     let ctx = &gctx.ctx;
     let _timer = ctx.metrics.reconcile_started(KIND);
-    let grant_key = key(&grant);
+    let grant_key = key(grant.as_ref());
     if grant.metadata.deletion_timestamp.is_some() {
         gctx.own.forget(&grant_key);
         ctx.metrics.forget_grant(&namespace, &name);
@@ -881,7 +880,7 @@ async fn fail(
 
 fn error_policy(grant: Arc<StsGrant>, error: &Error, gctx: Arc<GrantContext>) -> Action {
     let ctx = &gctx.ctx;
-    let key = key(&grant);
+    let key = key(grant.as_ref());
     let backoff = match error.retry() {
         Retry::Backoff => ctx.next_backoff(&key),
         Retry::AfterChange => ctx.resync_after(&key),

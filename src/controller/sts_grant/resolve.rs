@@ -138,7 +138,7 @@ async fn from_secret(
     namespace: &str,
     reference: &CredentialsRef,
 ) -> Result<SharedCredentialsProvider, Error> {
-    let key = format!("{namespace}/{}", reference.name);
+    let key = super::namespaced_key(namespace, &reference.name);
     let data = sources
         .data(&key, || {
             identity::read_secret(kube, namespace, &reference.name)
