@@ -160,15 +160,6 @@ impl SecretCache {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.entries.get(&namespaced_key(namespace, name)).cloned()
     }
-
-    pub fn len(&self) -> usize {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Secret data.
@@ -272,6 +263,10 @@ mod tests {
         }
     }
 
+    fn entries(cache: &SecretCache) -> usize {
+        cache.state.lock().unwrap().entries.len()
+    }
+
     #[test]
     fn a_cached_secret_knows_whether_it_is_intact_either_way() {
         let plain = CachedSecret::from_secret(&secret("s", "1", false));
@@ -297,7 +292,7 @@ mod tests {
         // Visible before the list is complete.
         assert!(cache.get("ns", "a").is_some());
         cache.observe(&watcher::Event::InitDone);
-        assert_eq!(cache.len(), 2);
+        assert_eq!(entries(&cache), 2);
         cache.observe(&watcher::Event::Apply(secret("a", "2", false)));
         let a = cache.get("ns", "a").unwrap();
         assert_eq!(a.resource_version.as_deref(), Some("2"));
@@ -310,7 +305,7 @@ mod tests {
         cache.observe(&watcher::Event::InitDone);
         assert!(cache.get("ns", "b").is_none());
         assert!(cache.get("ns", "c").is_some());
-        assert_eq!(cache.len(), 1);
+        assert_eq!(entries(&cache), 1);
     }
 
     #[test]
