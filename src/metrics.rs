@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -40,10 +40,12 @@ pub struct CloudActionLabels {
     pub action: String,
 }
 
+/// A grant's two series share one pair of strings: at 10,000 grants, separate `String`s per
+/// series were 40,000 allocations.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GrantLabels {
-    pub namespace: String,
-    pub name: String,
+    pub namespace: Arc<str>,
+    pub name: Arc<str>,
 }
 
 /// Every metric the operator exports, cheap to clone.
@@ -59,6 +61,8 @@ pub struct Metrics {
     pub credentials_expiration: Family<GrantLabels, Gauge<f64, AtomicU64>>,
     pub credentials_refresh: Family<GrantLabels, Gauge<f64, AtomicU64>>,
     pub refresh_lateness: Histogram,
+    /// Length of the last exposition, to size the next one's buffer at once.
+    exposition_len: Arc<AtomicUsize>,
 }
 
 impl Default for Metrics {
@@ -137,14 +141,21 @@ impl Metrics {
             credentials_expiration,
             credentials_refresh,
             refresh_lateness,
+            exposition_len: Arc::default(),
         }
     }
 
     /// The text exposition of every metric.
+    ///
+    /// The buffer starts at the last exposition's size plus an eighth: grown by doubling, the
+    /// two per-grant series (about 2 MiB of text at 10,000 grants) left a 4 MiB buffer behind
+    /// every scrape, and the copies of its growth on the heap.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
+        let last = self.exposition_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(last + last / 8);
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        self.exposition_len.store(out.len(), Ordering::Relaxed);
         out
     }
 
@@ -201,8 +212,8 @@ impl Metrics {
         next_refresh: jiff::Timestamp,
     ) {
         let labels = GrantLabels {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
+            namespace: namespace.into(),
+            name: name.into(),
         };
         self.credentials_expiration
             .get_or_create(&labels)
@@ -215,8 +226,8 @@ impl Metrics {
     /// Drops a deleted grant's series so that alerts do not fire for it.
     pub fn forget_grant(&self, namespace: &str, name: &str) {
         let labels = GrantLabels {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
+            namespace: namespace.into(),
+            name: name.into(),
         };
         self.credentials_expiration.remove(&labels);
         self.credentials_refresh.remove(&labels);
