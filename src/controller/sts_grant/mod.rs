@@ -20,6 +20,7 @@ pub mod cache;
 pub mod decide;
 pub mod echo;
 pub mod output;
+pub mod record;
 pub mod resolve;
 pub mod rollout;
 
@@ -44,6 +45,7 @@ use self::cache::{CachedSecret, SecretCache, SourceSecrets};
 use self::decide::{Decision, RefreshReason, Served, Wanted, decide};
 use self::echo::OwnWrites;
 use self::output::{Failure, GRANT_LABEL, Issued};
+use self::record::GrantRecord;
 use self::resolve::AccountCache;
 use super::context::{apply_status, apply_status_object, stable_fraction};
 use super::error::{Error, Retry, cloud_reason};
@@ -94,14 +96,13 @@ const LIST_WAIT: Duration = Duration::from_secs(30);
 /// Runs the `StsGrant` controller over `scope` until shutdown.
 pub async fn run(ctx: Arc<Context>, scope: Scope) {
     let kube = ctx.kube.clone();
-    // The grant cache without `managedFields`: they are more than half of a grant's JSON
-    // (3.9 of 6.6 KB) and nothing here reads them, so at 10,000 grants they were the largest
-    // part of the process's memory.
+    // The grant cache holds compact records ([`record`]), not whole objects: no
+    // `managedFields` (more than half of a grant's JSON, 3.9 of 6.6 KB, and read by nothing
+    // here), and the spec and status as text.
     let (grants, writer) = reflector::store();
     let grant_events = reflector(
         writer,
-        watcher(scope.api::<StsGrant>(&kube), watcher::Config::default())
-            .modify(|grant| grant.managed_fields_mut().clear()),
+        watcher(scope.api::<GrantRecord>(&kube), watcher::Config::default()),
     )
     .applied_objects();
     // The runner of each controller holds at most this many reconciles at once; the others
@@ -158,7 +159,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
                 changed(
                     &user_own,
                     grants_where(&by_user, &user, |grant, name| {
-                        source_user(grant) == Some(name)
+                        grant.links().source_user.as_deref() == Some(name)
                     }),
                 )
             },
@@ -170,7 +171,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
                 changed(
                     &role_own,
                     grants_where(&by_role, &role, |grant, name| {
-                        grant.spec.role_ref.as_ref().map(|r| r.name.as_str()) == Some(name)
+                        grant.links().role_ref.as_deref() == Some(name)
                     }),
                 )
             },
@@ -198,20 +199,11 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
         .await;
 }
 
-fn source_user(grant: &StsGrant) -> Option<&str> {
-    grant
-        .spec
-        .source
-        .as_ref()
-        .and_then(|source| source.ram_user_ref.as_ref())
-        .map(|user| user.name.as_str())
-}
-
 fn grants_where<K: Resource>(
-    grants: &Store<StsGrant>,
+    grants: &Store<GrantRecord>,
     object: &K,
-    matches: impl Fn(&StsGrant, &str) -> bool,
-) -> Vec<ObjectRef<StsGrant>> {
+    matches: impl Fn(&GrantRecord, &str) -> bool,
+) -> Vec<ObjectRef<GrantRecord>> {
     let namespace = object.meta().namespace.as_deref();
     let name = object.meta().name.as_deref().unwrap_or_default();
     grants
@@ -225,14 +217,14 @@ fn grants_where<K: Resource>(
 
 /// Marks the grants a dependency event maps to as changed (their next reconcile takes the
 /// full path) and returns them.
-fn changed(own: &OwnWrites, grants: Vec<ObjectRef<StsGrant>>) -> Vec<ObjectRef<StsGrant>> {
+fn changed(own: &OwnWrites, grants: Vec<ObjectRef<GrantRecord>>) -> Vec<ObjectRef<GrantRecord>> {
     for grant in &grants {
         own.changed(&object_key(grant));
     }
     grants
 }
 
-fn object_key(object: &ObjectRef<StsGrant>) -> String {
+fn object_key(object: &ObjectRef<GrantRecord>) -> String {
     namespaced_key(
         object.namespace.as_deref().unwrap_or_default(),
         &object.name,
@@ -240,10 +232,10 @@ fn object_key(object: &ObjectRef<StsGrant>) -> String {
 }
 
 fn grants_of_secret(
-    grants: &Store<StsGrant>,
+    grants: &Store<GrantRecord>,
     own: &OwnWrites,
     secret: &Secret,
-) -> Vec<ObjectRef<StsGrant>> {
+) -> Vec<ObjectRef<GrantRecord>> {
     let owners = secret.metadata.owner_references.clone().unwrap_or_default();
     let owned_by = |kind: &str, name: &str| owners.iter().any(|o| o.kind == kind && o.name == name);
     let labelled_for = secret.labels().get(GRANT_LABEL).cloned();
@@ -257,14 +249,13 @@ fn grants_of_secret(
         if its_own && own.is_own_secret(&key(grant), version) {
             return false;
         }
+        let links = grant.links();
         its_own
-            || grant
-                .spec
-                .source
-                .as_ref()
-                .and_then(|source| source.secret_ref.as_ref())
-                .is_some_and(|reference| reference.name == secret_name)
-            || source_user(grant).is_some_and(|user| owned_by("RamUser", user))
+            || links.source_secret.as_deref() == Some(secret_name)
+            || links
+                .source_user
+                .as_deref()
+                .is_some_and(|user| owned_by("RamUser", user))
     });
     changed(own, related)
 }
@@ -360,7 +351,7 @@ pub fn failure_reason(error: &Error) -> &'static str {
     }
 }
 
-async fn reconcile(grant: Arc<StsGrant>, gctx: Arc<GrantContext>) -> Result<Action, Error> {
+async fn reconcile(grant: Arc<GrantRecord>, gctx: Arc<GrantContext>) -> Result<Action, Error> {
     let namespace = grant.metadata.namespace.clone().unwrap_or_default();
     let name = grant.name_any();
     let span = tracing::info_span!("reconcile", kind = KIND, %namespace, %name);
@@ -370,7 +361,7 @@ async fn reconcile(grant: Arc<StsGrant>, gctx: Arc<GrantContext>) -> Result<Acti
 }
 
 async fn reconcile_inner(
-    grant: Arc<StsGrant>,
+    grant: Arc<GrantRecord>,
     gctx: Arc<GrantContext>,
     namespace: String,
     name: String,
@@ -407,7 +398,7 @@ async fn reconcile_inner(
 
 /// A reconcile in a slot: decide, refresh when due, write the status.
 async fn serve(
-    grant: Arc<StsGrant>,
+    record: Arc<GrantRecord>,
     gctx: &GrantContext,
     namespace: &str,
     name: &str,
@@ -421,17 +412,22 @@ async fn serve(
     // watch event may arrive first); deciding and writing from it would undo that write, e.g.
     // lose a pending rollout. Then one read gives the current status; a cache that already
     // shows the own last write (or a process that has not written the grant yet) is current.
-    let (grant, read) = if gctx
+    // A record that does not decode (it cannot: it is the grant's own JSON) is read afresh.
+    let cached = gctx
         .own
-        .cache_is_current(grant_key, grant.metadata.resource_version.as_deref())
-    {
-        (grant, Ok(()))
-    } else {
-        match grants.get_opt(name).await {
-            Ok(Some(fresh)) => (Arc::new(fresh), Ok(())),
+        .cache_is_current(grant_key, record.meta().resource_version.as_deref())
+        .then(|| record.grant().ok())
+        .flatten();
+    let (grant, read) = match cached {
+        Some(grant) => (grant, Ok(())),
+        None => match grants.get_opt(name).await {
+            Ok(Some(fresh)) => (fresh, Ok(())),
             Ok(None) => return Ok(Action::await_change()),
-            Err(error) => (grant, Err(Error::Kube(error))),
-        }
+            Err(error) => match record.grant() {
+                Ok(grant) => (grant, Err(Error::Kube(error))),
+                Err(_) => return Err(Error::Kube(error)),
+            },
+        },
     };
     let old_status = grant.status.clone().unwrap_or_default();
     // What the Secret served before this reconcile, for the failure status.
@@ -878,19 +874,18 @@ async fn fail(
     Err(error)
 }
 
-fn error_policy(grant: Arc<StsGrant>, error: &Error, gctx: Arc<GrantContext>) -> Action {
+fn error_policy(grant: Arc<GrantRecord>, error: &Error, gctx: Arc<GrantContext>) -> Action {
     let ctx = &gctx.ctx;
     let key = key(grant.as_ref());
     let backoff = match error.retry() {
         Retry::Backoff => ctx.next_backoff(&key),
         Retry::AfterChange => ctx.resync_after(&key),
     };
-    let expiration = grant
-        .status
-        .as_ref()
-        .and_then(|status| status.expiration.as_ref())
-        .map(|time| time.0);
-    Action::requeue(retry_after_failure(backoff, Timestamp::now(), expiration))
+    Action::requeue(retry_after_failure(
+        backoff,
+        Timestamp::now(),
+        grant.expiration(),
+    ))
 }
 
 /// The wait after a failure: the backoff, bounded by the remaining lifetime of the credentials
