@@ -317,10 +317,15 @@ pub struct AssumedRoleUser {
 impl StsGrant {
     /// The Secret that receives the credentials: `spec.secretName`, default `metadata.name`.
     pub fn secret_name(&self) -> &str {
-        self.spec
-            .secret_name
-            .as_deref()
-            .or(self.metadata.name.as_deref())
-            .unwrap_or_default()
+        secret_name(
+            self.spec.secret_name.as_deref(),
+            self.metadata.name.as_deref(),
+        )
     }
+}
+
+/// [`StsGrant::secret_name`] from the two fields it is made of, for holders of a grant's
+/// fields that are not a whole `StsGrant`.
+pub fn secret_name<'a>(spec_secret_name: Option<&'a str>, grant_name: Option<&'a str>) -> &'a str {
+    spec_secret_name.or(grant_name).unwrap_or_default()
 }

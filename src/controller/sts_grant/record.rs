@@ -23,7 +23,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::{Deserialize, Serialize};
 
-use crate::crd::{StsGrant, StsGrantSpec, StsGrantStatus};
+use crate::crd::{StsGrant, StsGrantSpec, StsGrantStatus, sts_grant};
 
 /// A cached `StsGrant`; deserialises from the API's JSON through `StsGrant`.
 #[derive(Clone, Debug, Deserialize)]
@@ -129,11 +129,10 @@ impl GrantRecord {
 
     /// The Secret that receives the credentials, as [`StsGrant::secret_name`].
     pub fn secret_name(&self) -> &str {
-        self.links
-            .secret_name
-            .as_deref()
-            .or(self.metadata.name.as_deref())
-            .unwrap_or_default()
+        sts_grant::secret_name(
+            self.links.secret_name.as_deref(),
+            self.metadata.name.as_deref(),
+        )
     }
 
     /// `status.expiration`: until when the credentials last reported are valid.
