@@ -128,12 +128,28 @@ spec:
     );
     let calls = calls_by(&emulator.calls().await, &caller);
     assert!(calls.iter().any(|c| c.contains("CreateRole")), "{calls:?}");
-    let grant = api(&cluster, ns, "StsGrant")
-        .get("uses-default")
-        .await
-        .unwrap();
-    let reason = ready(&grant).map(|(_, reason, _, _)| reason);
-    assert_ne!(reason.as_deref(), Some("DefaultCredentialsDisabled"));
+    // The grant's status from the run without the flag stays until the new process has
+    // reconciled it (its AssumeRole may be retried after the role is already ready): wait for
+    // that reconcile rather than read the status once; it fails if the reason stays.
+    let grants = api(&cluster, ns, "StsGrant");
+    wait_for(
+        "StsGrant uses-default reconciled with the default identity",
+        TIMEOUT,
+        || {
+            let grants = grants.clone();
+            async move {
+                let grant = grants
+                    .get("uses-default")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match ready(&grant) {
+                    Some((_, reason, _, _)) if reason != "DefaultCredentialsDisabled" => Ok(reason),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        },
+    )
+    .await;
     assert!(!with_flag.logs().contains(root_key(ACCOUNT_C).1));
     assert!(!operator.logs().contains(root_key(ACCOUNT_C).1));
 }
