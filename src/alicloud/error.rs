@@ -134,14 +134,16 @@ impl Error {
         let message = parsed
             .message
             .unwrap_or_else(|| "the service returned no error message".to_string());
+        // Classified on the code as sent; every field the text shows is redacted, since a
+        // misbehaving gateway may echo the request into any of them.
         let kind = classify(Some(http_status), code.as_deref());
         Self {
             kind,
             action: action.to_string(),
             http_status: Some(http_status),
-            code,
+            code: code.map(|code| redact(code, secrets)),
             message: sanitize_message(&message, secrets),
-            request_id: parsed.request_id,
+            request_id: parsed.request_id.map(|id| redact(id, secrets)),
             retry_after,
         }
     }
@@ -214,10 +216,15 @@ impl Error {
 
 /// Removes the echoed string to sign and every occurrence of a known secret from a message.
 fn sanitize_message(message: &str, secrets: &[&str]) -> String {
-    let mut text = match message.find(STRING_TO_SIGN_ECHO) {
+    let text = match message.find(STRING_TO_SIGN_ECHO) {
         Some(at) => format!("{}{STRING_TO_SIGN_ECHO}{REDACTED}", &message[..at]),
         None => message.to_string(),
     };
+    redact(text, secrets)
+}
+
+/// `text` with every secret, plain or percent-encoded, replaced by [`REDACTED`].
+fn redact(mut text: String, secrets: &[&str]) -> String {
     for secret in secrets.iter().filter(|secret| secret.len() >= 4) {
         text = text.replace(secret, REDACTED);
         // The service may echo a value percent-encoded, as it appears in the signed query.
@@ -483,5 +490,15 @@ mod tests {
         let body = br#"{"Code":"X","Message":"key abcdefgh is bad","RequestId":"R"}"#;
         let error = Error::from_response("GetRole", 400, body, None, &["abcdefgh"]);
         assert_eq!(error.message(), "key [REDACTED] is bad");
+    }
+
+    #[test]
+    fn secrets_echoed_in_code_or_request_id_are_redacted() {
+        // Found by the error_response fuzz target: a gateway echoing the request anywhere.
+        let body = br#"{"Code":"x abc%2B%2Fdef","Message":"m","RequestId":"r abc+/def"}"#;
+        let error = Error::from_response("GetRole", 400, body, None, &["abc+/def"]);
+        assert_eq!(error.code(), Some("x [REDACTED]"));
+        assert_eq!(error.request_id(), Some("r [REDACTED]"));
+        assert!(!error.to_string().contains("abc"), "{error}");
     }
 }
