@@ -10,7 +10,9 @@
 //! 3. creates N `StsGrant`s across several namespaces, starts the operator (release binary)
 //!    and measures the time until every grant is Ready;
 //! 4. lets at least `--cycles` refresh cycles pass, watching every Secret the operator writes,
-//!    and kills (SIGKILL) and restarts the operator in the middle of the second cycle;
+//!    and stops and restarts the operator in the middle of the second cycle: SIGTERM by
+//!    default (a rolling update, drain or eviction), SIGKILL with `--restart-signal kill`
+//!    (a crash or OOM kill);
 //! 5. prints a table and the summary line, and writes a JSON result file and two PNG plots.
 //!
 //! It is not a test: timing never goes into tests. It knows the operator only from the
@@ -88,9 +90,12 @@ struct Args {
     /// Where the JSON result and the plots go.
     #[arg(long, default_value = "bench-results")]
     out_dir: PathBuf,
-    /// Skip the kill-and-restart of the operator.
+    /// Skip the stop-and-restart of the operator.
     #[arg(long)]
     no_restart: bool,
+    /// How the operator is stopped before the restart.
+    #[arg(long, value_enum, default_value_t = StopSignal::Term)]
+    restart_signal: StopSignal,
     /// Run the operator over every namespace (the chart's default) instead of one
     /// `--namespace` per bench namespace.
     #[arg(long)]
@@ -98,6 +103,25 @@ struct Args {
     /// Extra flags for `ram-operator run` (repeatable), e.g. `--operator-flag=--resync-interval=5m`.
     #[arg(long = "operator-flag", allow_hyphen_values = true)]
     operator_flags: Vec<String>,
+}
+
+/// How the bench stops the operator mid-cycle.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum StopSignal {
+    /// SIGTERM, as the kubelet sends on a rollout, drain or eviction: running reconciles
+    /// finish before the process exits.
+    Term,
+    /// SIGKILL, as a crash or an OOM kill: work in flight is lost.
+    Kill,
+}
+
+impl StopSignal {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Term => "SIGTERM",
+            Self::Kill => "SIGKILL",
+        }
+    }
 }
 
 /// What the watches and the sampler see, shared between tasks.
@@ -206,6 +230,25 @@ impl Proc {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
+
+    /// SIGTERM, then the time the process took to exit (SIGKILL after `grace`).
+    async fn terminate(&mut self, grace: Duration) -> anyhow::Result<Duration> {
+        let pid = self.pid().context("the process has exited")?;
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args(["-s", "TERM", &pid.to_string()])
+            .status()
+            .await?;
+        anyhow::ensure!(status.success(), "kill -s TERM {pid} failed");
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            eprintln!("bench: the process did not exit {grace:?} after SIGTERM, killing it");
+            self.kill().await;
+        }
+        Ok(started.elapsed())
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -289,6 +332,24 @@ impl Operator {
         }
         self.cpu_done_s += self.last_cpu_s;
         self.last_cpu_s = 0.0;
+    }
+
+    /// Stops the process with `signal`; the time from the signal to its exit.
+    async fn stop(&mut self, signal: StopSignal) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        match signal {
+            StopSignal::Kill => self.kill().await,
+            StopSignal::Term => {
+                self.sample();
+                if let Some(mut proc) = self.proc.take() {
+                    // A /proc read after exit finds nothing: CPU is the last sample's.
+                    proc.terminate(Duration::from_secs(60)).await?;
+                }
+                self.cpu_done_s += self.last_cpu_s;
+                self.last_cpu_s = 0.0;
+            }
+        }
+        Ok(started.elapsed())
     }
 }
 
@@ -735,7 +796,7 @@ fn plot_lateness(
     path: &Path,
     n: usize,
     refreshes: &[RefreshRecord],
-    kill_at: Option<f64>,
+    restart: Option<(f64, StopSignal)>,
 ) -> anyhow::Result<()> {
     use plotters::prelude::*;
     let root = BitMapBackend::new(path, (900, 500)).into_drawing_area();
@@ -774,13 +835,16 @@ fn plot_lateness(
         )?
         .label("one refresh")
         .legend(|(x, y)| Circle::new((x + 10, y), 3, BLUE.filled()));
-    if let Some(kill) = kill_at {
+    if let Some((at, signal)) = restart {
         chart
             .draw_series(LineSeries::new(
-                vec![(kill, y_min), (kill, y_max)],
+                vec![(at, y_min), (at, y_max)],
                 RED.stroke_width(2),
             ))?
-            .label("operator SIGKILLed and restarted")
+            .label(format!(
+                "operator stopped ({}) and restarted",
+                signal.name()
+            ))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
     }
     chart
@@ -1004,8 +1068,9 @@ async fn main() -> anyhow::Result<()> {
     let assume_before = assume_role_total(&http, &emulator_url).await?;
     let requests_before = apiserver_requests(&kube).await?;
     let refreshes_before = observed.lock().expect("lock").refreshes.len();
-    let mut kill_at: Option<f64> = None;
+    let mut stopped_at: Option<f64> = None;
     let mut restart_ready_s = None;
+    let mut shutdown_s = None;
     let mut restart_first_refresh_s: Option<f64> = None;
     let mut restart_at_clock = None;
     let cycle_deadline = Instant::now()
@@ -1023,11 +1088,22 @@ async fn main() -> anyhow::Result<()> {
                 .count();
             (done, observed.refreshes.len() - refreshes_before)
         };
-        if !args.no_restart && kill_at.is_none() && refreshes_since >= args.grants + args.grants / 2
+        if !args.no_restart
+            && stopped_at.is_none()
+            && refreshes_since >= args.grants + args.grants / 2
         {
-            eprintln!("bench: SIGKILL the operator mid-cycle ({refreshes_since} refreshes so far)");
-            kill_at = Some(since(clock));
-            operator.kill().await;
+            let signal = args.restart_signal;
+            eprintln!(
+                "bench: {} the operator mid-cycle ({refreshes_since} refreshes so far)",
+                signal.name()
+            );
+            stopped_at = Some(since(clock));
+            let stopped = operator.stop(signal).await?;
+            shutdown_s = Some(stopped.as_secs_f64());
+            eprintln!(
+                "bench: operator exited after {:.2} s",
+                stopped.as_secs_f64()
+            );
             let ready = operator.start(&http).await?;
             restart_ready_s = Some(ready.as_secs_f64());
             restart_at_clock = Some(since(clock) - ready.as_secs_f64());
@@ -1142,7 +1218,12 @@ async fn main() -> anyhow::Result<()> {
     let font = register_font();
     if font {
         plot_ready(&ready_png, args.grants, &ready_times, &floor.done_at)?;
-        plot_lateness(&lateness_png, args.grants, &refreshes, kill_at)?;
+        plot_lateness(
+            &lateness_png,
+            args.grants,
+            &refreshes,
+            stopped_at.map(|at| (at, args.restart_signal)),
+        )?;
     } else {
         eprintln!("bench: no TrueType font found (set BENCH_FONT): no plots");
     }
@@ -1244,6 +1325,14 @@ async fn main() -> anyhow::Result<()> {
             format!("{peak_calls:.0} / {budget}"),
         ),
         (
+            "restart: signal / exit after it",
+            format!(
+                "{} / {}",
+                args.restart_signal.name(),
+                shutdown_s.map_or("-".into(), |s| format!("{s:.2} s"))
+            ),
+        ),
+        (
             "restart: ready endpoint / first refresh after",
             format!(
                 "{} / {}",
@@ -1265,7 +1354,7 @@ async fn main() -> anyhow::Result<()> {
     let result = json!({
         "args": {
             "grants": args.grants, "namespaces": args.namespaces, "users": args.users,
-            "cluster_wide": args.cluster_wide,
+            "cluster_wide": args.cluster_wide, "restart_signal": args.restart_signal.name(),
             "sts_qps": args.sts_qps, "expiry_scale": args.expiry_scale, "cycles": args.cycles,
             "concurrency": args.concurrency, "operator_flags": args.operator_flags,
         },
@@ -1283,7 +1372,7 @@ async fn main() -> anyhow::Result<()> {
         "apiserver_writes": writes, "apiserver_requests": requests,
         "lateness_s": {"p50": percentile(&lateness, 50.0), "p99": percentile(&lateness, 99.0), "max": lateness.last()},
         "start_lateness_s": {"p50": percentile(&start_lateness, 50.0), "p99": percentile(&start_lateness, 99.0), "max": start_lateness.last()},
-        "restart": {"kill_at_s": kill_at, "ready_s": restart_ready_s, "first_refresh_s": restart_first_refresh_s},
+        "restart": {"signal": args.restart_signal.name(), "stopped_at_s": stopped_at, "exit_s": shutdown_s, "ready_s": restart_ready_s, "first_refresh_s": restart_first_refresh_s},
         "emulator_peak_assume_per_s": peak_calls,
         "operator_refresh_lateness_metric": operator_metrics.lines().filter(|l| l.starts_with("ram_operator_refresh_lateness")).collect::<Vec<_>>(),
         "ready_times_s": ready_times, "floor_times_s": floor.done_at,
