@@ -590,7 +590,10 @@ async fn run(cluster: &Cluster, removed: Option<&Entry>) -> Outcome {
     create_account_credentials(cluster, namespace).await;
     kubectl_apply(cluster, namespace, &workloads_yaml()).await;
     let emulator = Emulator::start(namespace, 1.0).await;
-    let flags = release.lease_flags();
+    let mut flags = release.lease_flags();
+    // Paged initial lists, as on an API server without `WatchList` (Kubernetes 1.33, which the
+    // chart supports): they need `list` on top of what streaming lists need.
+    flags.extend(["--initial-list".to_string(), "page".to_string()]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut operator =
         Operator::launch_with_kubeconfig(&emulator, namespace, &flags, &release.kubeconfig);

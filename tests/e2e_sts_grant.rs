@@ -529,7 +529,17 @@ async fn credentials_are_replaced_before_every_expiry_and_a_restart_mints_nothin
         .and_then(|t| t.parse().ok())
         .expect("next-refresh-at annotation");
     let calls = stage.assume_role_calls().await;
-    stage.operator.restart().await;
+    // The first process streamed its initial lists (`auto` on this API server); the restarted
+    // one lists in pages, so both ways of reading the existing objects keep the schedule.
+    assert!(
+        stage.operator.logs().contains("strategy=Stream"),
+        "the first process did not stream its lists"
+    );
+    stage
+        .operator
+        .restart_with(&["--initial-list", "page"])
+        .await;
+    assert!(stage.operator.logs().contains("strategy=Page"));
     // Until shortly before the planned refresh, the restarted operator must not mint.
     let quiet_until = next - jiff::SignedDuration::from_millis(500);
     assert!(

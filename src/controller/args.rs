@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::initial_list::InitialList;
 use crate::telemetry::LogFormat;
 
 /// Flags of the operator process.
@@ -73,6 +74,12 @@ pub struct RunArgs {
     /// Period of the drift check of every object, jittered by up to 10 %.
     #[arg(long, env = "RAM_OPERATOR_RESYNC_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub resync_interval: Duration,
+
+    /// How watches fetch the existing objects when they start: `stream` (Kubernetes'
+    /// `WatchList`, one object at a time), `page` (lists of 500) or `auto`, which asks the API
+    /// server once and streams where it can.
+    #[arg(long, env = "RAM_OPERATOR_INITIAL_LIST", value_enum, default_value_t = InitialList::Auto)]
+    pub initial_list: InitialList,
 
     /// Address of the Prometheus `/metrics` endpoint.
     #[arg(

@@ -9,11 +9,13 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
 use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::{Error, backoff_delay};
+use super::initial_list::ListStrategy;
 use crate::alicloud::{self, SharedCredentialsProvider};
 use crate::metrics::Metrics;
 
@@ -31,6 +33,15 @@ pub struct Settings {
     pub resync_interval: Duration,
     /// Region written into rendered `aliyun` CLI profiles.
     pub region: String,
+    /// How the watches list the existing objects.
+    pub initial_list: ListStrategy,
+}
+
+impl Settings {
+    /// The base configuration of every watch (labels and the like still to be added).
+    pub fn watcher_config(&self) -> watcher::Config {
+        self.initial_list.watcher_config()
+    }
 }
 
 /// Shared state of all controllers.

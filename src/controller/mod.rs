@@ -6,6 +6,7 @@ pub mod args;
 pub mod context;
 pub mod error;
 pub mod identity;
+pub mod initial_list;
 pub mod latest;
 pub mod leader;
 pub mod schedule;
@@ -114,6 +115,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         controller: FIELD_MANAGER.to_string(),
         instance: std::env::var("POD_NAME").ok(),
     };
+
+    tokio::select! {
+        waited = wait_for_crds(&kube) => waited?,
+        () = shutdown.wait() => {
+            tracing::info!("shutdown requested while waiting for CRDs, exiting");
+            return Ok(());
+        }
+    }
+    let scopes = Scope::from_namespaces(&args.namespaces);
+    // Asked once the CRDs exist: the probe watches StsGrants in the first scope.
+    let grants = scopes[0].api::<crate::crd::StsGrant>(&kube);
+    let initial_list = initial_list::resolve(args.initial_list, &grants).await;
     let settings = Settings {
         cluster_name: args.cluster_name.clone(),
         default_credentials,
@@ -123,6 +136,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         } else {
             args.region.clone()
         },
+        initial_list,
     };
     let ctx = Arc::new(Context::new(
         kube.clone(),
@@ -131,14 +145,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         reporter,
         metrics,
     ));
-
-    tokio::select! {
-        waited = wait_for_crds(&kube) => waited?,
-        () = shutdown.wait() => {
-            tracing::info!("shutdown requested while waiting for CRDs, exiting");
-            return Ok(());
-        }
-    }
 
     let mut leadership = if args.leader_election {
         // A standby replica is ready: it can take over at any moment, and a rollout of several
@@ -163,7 +169,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(namespaces = ?args.namespaces, cluster = %args.cluster_name, "starting controllers");
 
     let mut controllers: Vec<BoxFuture<'static, ()>> = Vec::new();
-    for scope in Scope::from_namespaces(&args.namespaces) {
+    for scope in scopes {
         controllers.push(Box::pin(cross_account_role::run(
             ctx.clone(),
             scope.clone(),

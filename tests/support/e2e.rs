@@ -369,6 +369,12 @@ impl Operator {
         self.wait_ready().await;
     }
 
+    /// Starts the operator again with `extra` flags added to its own (after [`Operator::kill`]).
+    pub async fn restart_with(&mut self, extra: &[&str]) {
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+        self.restart().await;
+    }
+
     /// The exit status if the process has ended by itself, without waiting.
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.as_mut()?.try_wait().ok().flatten()

@@ -15,10 +15,10 @@ pub mod status;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
-use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource, ResourceExt};
 use tracing::Instrument;
 
@@ -41,7 +41,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
     // No `.owns(..)`: this kind writes no Secrets. The credentials Secret is read on every
     // reconcile, and credential failures back off, so a fixed Secret is picked up without
     // caching Secrets here.
-    Controller::new(api, watcher::Config::default())
+    Controller::new(api, ctx.settings.watcher_config())
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -24,10 +24,10 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Patch, PatchParams};
+use kube::runtime::Controller;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent, finalizer};
-use kube::runtime::{Controller, watcher};
 use kube::{Api, Resource, ResourceExt};
 use tracing::Instrument;
 
@@ -66,8 +66,9 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
     let secrets = scope.api::<Secret>(&ctx.kube);
     // Only the Secrets the operator writes are watched and cached.
     let managed = format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}");
-    Controller::new(users, watcher::Config::default())
-        .owns(secrets, watcher::Config::default().labels(&managed))
+    let config = ctx.settings.watcher_config();
+    Controller::new(users, config.clone())
+        .owns(secrets, config.labels(&managed))
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -111,19 +111,21 @@ const LIST_WAIT: Duration = Duration::from_secs(30);
 /// Runs the `StsGrant` controller over `scope` until shutdown.
 pub async fn run(ctx: Arc<Context>, scope: Scope) {
     let kube = ctx.kube.clone();
+    let config = ctx.settings.watcher_config();
     // The grant cache holds compact records ([`record`]), not whole objects: no
     // `managedFields` (more than half of a grant's JSON, 3.9 of 6.6 KB, and read by nothing
     // here), and the spec and status as text.
     let (grants, writer) = reflector::store();
     let grant_events = reflector(
         writer,
-        watcher(scope.api::<GrantRecord>(&kube), watcher::Config::default()),
+        watcher(scope.api::<GrantRecord>(&kube), config.clone()),
     )
     .applied_objects();
     let controller = Controller::for_stream(grant_events, grants.clone())
         .with_config(ControllerConfig::default().concurrency(runner_bound(&scope)));
-    let labelled =
-        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let labelled = config
+        .clone()
+        .labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     let by_secret = grants.clone();
     let by_user = grants.clone();
     let by_role = grants;
@@ -164,21 +166,17 @@ pub async fn run(ctx: Arc<Context>, scope: Scope) {
         .watches_stream(secret_events, move |secret| {
             grants_of_secret(&by_secret, &secret_own, &secret)
         })
-        .watches(
-            scope.api::<RamUser>(&kube),
-            watcher::Config::default(),
-            move |user| {
-                changed(
-                    &user_own,
-                    grants_where(&by_user, &user, |grant, name| {
-                        grant.links().source_user.as_deref() == Some(name)
-                    }),
-                )
-            },
-        )
+        .watches(scope.api::<RamUser>(&kube), config.clone(), move |user| {
+            changed(
+                &user_own,
+                grants_where(&by_user, &user, |grant, name| {
+                    grant.links().source_user.as_deref() == Some(name)
+                }),
+            )
+        })
         .watches(
             scope.api::<CrossAccountRole>(&kube),
-            watcher::Config::default(),
+            config.clone(),
             move |role| {
                 changed(
                     &role_own,
