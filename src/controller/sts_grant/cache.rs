@@ -73,6 +73,11 @@ impl CachedSecret {
         }
         served
     }
+
+    /// The refresh the Secret's writer planned (`next-refresh-at`).
+    pub fn next_refresh(&self) -> Option<jiff::Timestamp> {
+        self.served.next_refresh
+    }
 }
 
 /// The labelled Secrets of a watch, by `namespace/name`, fed with the watch's events.

@@ -71,8 +71,33 @@ const PLANNED_FLOOR: Duration = Duration::from_millis(10);
 /// 32 keep a 100 calls/s budget busy at API latencies up to a quarter of a second.
 pub const MAX_CONCURRENT_RECONCILES: usize = 32;
 
+/// Slots of reconciles that may refresh: the Secret has no planned refresh, or it is near.
 static RECONCILE_SLOTS: LazyLock<Semaphore> =
     LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_RECONCILES));
+
+/// Slots of reconciles whose Secret plans its refresh for later, as far as the cache tells:
+/// they decide and rarely write. Apart from the slots above because a due grant holds its slot
+/// while it waits for the STS budget: at a restart during a refresh peak, every grant is
+/// reconciled once, and with one pool the not-due ones went through at the STS budget's pace
+/// behind the due ones, so the runner's backlog (taken in no particular order) drained slowly
+/// and single due grants waited up to 42 s.
+static QUICK_SLOTS: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(MAX_CONCURRENT_RECONCILES));
+
+/// A Secret whose refresh is planned this close counts as due for the choice of slot pool.
+const DUE_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+
+/// The slot pool of a reconcile whose grant's Secret is `cached` (or not there yet).
+fn slots(cached: Option<&CachedSecret>, now: Timestamp) -> &'static Semaphore {
+    let planned_later = cached
+        .and_then(CachedSecret::next_refresh)
+        .is_some_and(|at| at > now + DUE_MARGIN);
+    if planned_later {
+        &QUICK_SLOTS
+    } else {
+        &RECONCILE_SLOTS
+    }
+}
 
 /// Reconciles a controller's runner holds at once: in a slot, or waiting for one or for the
 /// Secret list. Unbounded, it spawned a task per grant at start-up (10,000 tasks of about
@@ -396,10 +421,12 @@ async fn reconcile_inner(
     }
     // Without the Secret in the cache yet, wait for the list (not holding a slot) rather than
     // read it.
-    if gctx.secrets.get(&namespace, grant.secret_name()).is_none() {
+    let mut cached = gctx.secrets.get(&namespace, grant.secret_name());
+    if cached.is_none() {
         gctx.secrets.listed_by(gctx.list_deadline).await;
+        cached = gctx.secrets.get(&namespace, grant.secret_name());
     }
-    let _slot = RECONCILE_SLOTS.acquire().await.ok();
+    let _slot = slots(cached.as_deref(), now).acquire().await.ok();
     // Boxed: at start-up every grant's reconcile is a live future waiting above, and the
     // work below (HTTP requests, signing) would size each of them at kilobytes; this way only
     // the 32 in slots carry it.
@@ -934,6 +961,43 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + seconds).unwrap()
+    }
+
+    #[test]
+    fn only_a_refresh_planned_well_ahead_takes_a_quick_slot() {
+        let secret = |next: Option<Timestamp>| {
+            let mut secret = Secret::default();
+            if let Some(next) = next {
+                secret.metadata.annotations = Some(
+                    [(
+                        decide::NEXT_REFRESH_ANNOTATION.to_string(),
+                        next.to_string(),
+                    )]
+                    .into(),
+                );
+            }
+            CachedSecret::from_secret(&secret)
+        };
+        let quick: &Semaphore = &QUICK_SLOTS;
+        let due: &Semaphore = &RECONCILE_SLOTS;
+        let now = at(0);
+        assert!(std::ptr::eq(slots(None, now), due), "no Secret yet");
+        assert!(
+            std::ptr::eq(slots(Some(&secret(None)), now), due),
+            "no plan"
+        );
+        assert!(
+            std::ptr::eq(slots(Some(&secret(Some(at(-1)))), now), due),
+            "overdue"
+        );
+        assert!(
+            std::ptr::eq(slots(Some(&secret(Some(at(4)))), now), due),
+            "near"
+        );
+        assert!(
+            std::ptr::eq(slots(Some(&secret(Some(at(60)))), now), quick),
+            "ahead"
+        );
     }
 
     fn grant(extra: serde_json::Value) -> StsGrant {
