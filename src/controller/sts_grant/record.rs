@@ -38,8 +38,9 @@ use crate::crd::{StsGrant, StsGrantSpec, StsGrantStatus, sts_grant};
 const BODY_LEVEL: CompressionLevel = CompressionLevel::DefaultLevel;
 
 /// `json` as raw DEFLATE. One compressor per thread, reset between bodies: a new one is over
-/// 200 KB of tables to allocate and zero, which cost several times the compression of a
-/// 1.5 KB body (the benchmark's operator spent 12 % more CPU with a new one per body).
+/// 200 KB of tables, allocated and freed for every grant event. Measured apart, the two ways
+/// take about the same time (12-24 µs for a 1.5 KB body); the reuse spares the allocator a
+/// 200 KB block per event.
 fn deflate(json: &[u8]) -> Box<[u8]> {
     thread_local! {
         static COMPRESSOR: RefCell<CompressorOxide> =
