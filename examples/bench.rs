@@ -231,10 +231,9 @@ impl Proc {
         let _ = self.child.wait().await;
     }
 
-    /// SIGTERM, then the time the process took to exit (SIGKILL after `grace`).
-    async fn terminate(&mut self, grace: Duration) -> anyhow::Result<Duration> {
+    /// SIGTERM, then waits for the exit (SIGKILL after `grace`).
+    async fn terminate(&mut self, grace: Duration) -> anyhow::Result<()> {
         let pid = self.pid().context("the process has exited")?;
-        let started = Instant::now();
         let status = Command::new("kill")
             .args(["-s", "TERM", &pid.to_string()])
             .status()
@@ -247,7 +246,7 @@ impl Proc {
             eprintln!("bench: the process did not exit {grace:?} after SIGTERM, killing it");
             self.kill().await;
         }
-        Ok(started.elapsed())
+        Ok(())
     }
 }
 
@@ -326,29 +325,23 @@ impl Operator {
     }
 
     async fn kill(&mut self) {
-        self.sample();
-        if let Some(mut proc) = self.proc.take() {
-            proc.kill().await;
-        }
-        self.cpu_done_s += self.last_cpu_s;
-        self.last_cpu_s = 0.0;
+        // SIGKILL cannot fail to stop the process.
+        let _ = self.stop(StopSignal::Kill).await;
     }
 
     /// Stops the process with `signal`; the time from the signal to its exit.
     async fn stop(&mut self, signal: StopSignal) -> anyhow::Result<Duration> {
+        // A /proc read after exit finds nothing: the CPU counted is the last sample's.
+        self.sample();
         let started = Instant::now();
-        match signal {
-            StopSignal::Kill => self.kill().await,
-            StopSignal::Term => {
-                self.sample();
-                if let Some(mut proc) = self.proc.take() {
-                    // A /proc read after exit finds nothing: CPU is the last sample's.
-                    proc.terminate(Duration::from_secs(60)).await?;
-                }
-                self.cpu_done_s += self.last_cpu_s;
-                self.last_cpu_s = 0.0;
+        if let Some(mut proc) = self.proc.take() {
+            match signal {
+                StopSignal::Kill => proc.kill().await,
+                StopSignal::Term => proc.terminate(Duration::from_secs(60)).await?,
             }
         }
+        self.cpu_done_s += self.last_cpu_s;
+        self.last_cpu_s = 0.0;
         Ok(started.elapsed())
     }
 }
